@@ -1,0 +1,96 @@
+// check.h - the test harness: counts checks, prints file:line on failure,
+// and ends with the line "N passed, N failed" (check_report), exiting
+// non-zero on any failure. Header-only; each tests/test_<module>.c is one
+// executable.
+#ifndef FACET_CHECK_H
+#define FACET_CHECK_H
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../linalg/base.h"
+#include "../linalg/cpu.h"
+
+static int check_passed, check_failed;
+
+static void check_record(int ok, const char *file, int line,
+                         const char *fmt, ...)
+    __attribute__((format(printf, 4, 5), unused));
+static void check_record(int ok, const char *file, int line,
+                         const char *fmt, ...)
+{
+    va_list ap;
+
+    if (ok) {
+        check_passed++;
+        return;
+    }
+    check_failed++;
+    fprintf(stderr, "%s:%d: FAILED: ", file, line);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+// CHECK(cond): one check. CHECKF(cond, fmt, ...): with a message.
+#define CHECK(cond) check_record(!!(cond), __FILE__, __LINE__, "%s", #cond)
+#define CHECKF(cond, ...) check_record(!!(cond), __FILE__, __LINE__, __VA_ARGS__)
+
+// CHECK_NEAR: |got - want| <= tol.
+#define CHECK_NEAR(got, want, tol)                                        \
+    do {                                                                  \
+        double g_ = (got), w_ = (want), t_ = (tol);                       \
+        check_record(fabs(g_ - w_) <= t_, __FILE__, __LINE__,             \
+                     "%s = %.9g, want %.9g (tol %.3g)", #got, g_, w_, t_); \
+    } while (0)
+
+static int check_report(void) __attribute__((unused));
+static int check_report(void)
+{
+    printf("%d passed, %d failed\n", check_passed, check_failed);
+    return check_failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+// The ISA paths to test: every path this CPU supports, up to FACET_ISA when
+// that is set. Fills `isas`, returns the count.
+static int check_isas(facet_isa isas[FACET_ISA_COUNT]) __attribute__((unused));
+static int check_isas(facet_isa isas[FACET_ISA_COUNT])
+{
+    facet_isa top = facet_isa_active();
+    int n = 0;
+
+    for (int i = 0; i <= (int)top; i++)
+        isas[n++] = (facet_isa)i;
+    return n;
+}
+
+// Fill with a value (NaN for outputs) or a junk byte (scratch), so that a
+// kernel that reads what it should write, or trusts scratch contents,
+// fails loudly.
+static void check_fill_nan(float *p, size_t n) __attribute__((unused));
+static void check_fill_nan(float *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = NAN;
+}
+static void check_fill_junk(void *p, size_t bytes) __attribute__((unused));
+static void check_fill_junk(void *p, size_t bytes)
+{
+    memset(p, 0xA5, bytes);
+}
+
+// Uniform random floats in [lo, hi) from a seeded generator.
+static void check_fill_random(float *p, size_t n, facet_rng *r, float lo,
+                              float hi) __attribute__((unused));
+static void check_fill_random(float *p, size_t n, facet_rng *r, float lo,
+                              float hi)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = lo + (hi - lo) * facet_rng_float(r);
+}
+
+#endif

@@ -1,0 +1,58 @@
+// bench.c - `facet bench`: speed of facet's kernels and networks, printed
+// as tables on stdout. Peers (OpenBLAS, ONNX Runtime) run beside it from
+// tools/bench/run_peers.sh; docs/PERFORMANCE.md records the results.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../linalg/linalg.h"
+#include "cli.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: facet bench [gemm|vgg|all] [--threads N] [--reps N]\n"
+            "\n"
+            "  gemm        SGEMM GFLOP/s at VGG-16 im2col shapes and 1024^3,\n"
+            "              and the machine's measured FMA peak\n"
+            "  vgg         VGG-16 conv1_1..conv5_3 forward, ms/image at batch\n"
+            "              1 and 8, and peak memory beyond the weights\n"
+            "  all         both (default)\n"
+            "  --threads N run with N threads (default: 1 and 2 in turn)\n"
+            "  --reps N    timed repetitions per figure (median reported)\n"
+            "\nFACET_ISA=scalar|avx2|avx512 forces a kernel path.\n");
+}
+
+int cli_bench(int argc, char **argv)
+{
+    bench_opts o = {.threads = 0, .reps = 0};
+    int gemm = 1, vgg = 1;
+
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
+            o.threads = atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--reps") && i + 1 < argc) {
+            o.reps = atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "gemm")) {
+            vgg = 0;
+        } else if (!strcmp(argv[i], "vgg")) {
+            gemm = 0;
+        } else if (!strcmp(argv[i], "all")) {
+            gemm = vgg = 1;
+        } else {
+            fprintf(stderr, "facet bench: unknown argument '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    printf("facet bench: ISA %s, up to %d threads\n",
+           facet_isa_name(facet_isa_active()), facet_threads());
+    if (gemm && bench_gemm(&o) != 0)
+        return 1;
+    if (vgg && bench_vgg(&o) != 0)
+        return 1;
+    return 0;
+}

@@ -1,0 +1,17 @@
+// cli.h - subcommands of the facet program. Each takes argc/argv starting
+// at its own name and returns the process exit status.
+#ifndef FACET_CLI_H
+#define FACET_CLI_H
+
+int cli_bench(int argc, char **argv);
+
+// Parts of `facet bench` (tools/cli/bench_*.c). threads 0: run 1 and 2
+// threads in turn; reps 0: the part's default.
+typedef struct bench_opts {
+    int threads;
+    int reps;
+} bench_opts;
+int bench_gemm(const bench_opts *o);  // bench_gemm.c
+int bench_vgg(const bench_opts *o);   // bench_vgg.c
+
+#endif
