@@ -52,13 +52,20 @@ CLI_SRC  = $(wildcard tools/cli/*.c)
 CLI_OBJ  = $(CLI_SRC:%.c=$(variant)/%.o)
 TEST_SRC = $(wildcard tests/test_*.c)
 TEST_BIN = $(TEST_SRC:tests/%.c=$(variant)/tests/%)
+# Converters: each tools/convert/convert_*.c is a program; the other .c files
+# there are shared by all of them. They may use cJSON (Debian libcjson-dev)
+# to read the JSON manifests of the original formats; the product does not.
+CONV_MAIN = $(wildcard tools/convert/convert_*.c)
+CONV_LIB  = $(filter-out $(CONV_MAIN),$(wildcard tools/convert/*.c))
+CONV_OBJ  = $(CONV_LIB:%.c=$(variant)/%.o)
+CONV_BIN  = $(CONV_MAIN:tools/convert/%.c=$(variant)/tools/%)
 EXAMPLE_SRC = $(wildcard examples/*.c)
 EXAMPLE_BIN = $(EXAMPLE_SRC:examples/%.c=$(variant)/examples/%)
 
 LIB = $(variant)/libfacet.a
 
-.PHONY: all test lint clean weights examples
-all: $(LIB) facet examples
+.PHONY: all test lint clean weights examples converters
+all: $(LIB) facet examples converters
 
 # The facet program is linked in the variant folder and copied to the top.
 facet: $(variant)/facet
@@ -86,14 +93,20 @@ $(variant)/examples/%: examples/%.c $(LIB)
 
 examples: $(EXAMPLE_BIN)
 
+$(variant)/tools/convert_%: tools/convert/convert_%.c $(CONV_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -o $@ $< $(CONV_OBJ) $(LIB) $(LDFLAGS) -lcjson $(LDLIBS)
+
+converters: $(CONV_BIN)
+
 test: $(TEST_BIN)
 	@sh tests/run.sh $(TEST_BIN)
 
 lint:
 	@sh tools/lint.sh
 
-weights:
-	@sh tools/weights.sh
+weights: converters
+	@FACET_BUILD=$(variant) sh tools/weights.sh
 
 clean:
 	rm -rf build facet

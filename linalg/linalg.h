@@ -75,27 +75,37 @@ void la_epilogue_apply(float *c, int ldc, int m, int n, int row0, int col0,
 // Least-squares similarity transform (rotation, uniform scale, translation)
 // mapping src points to dst points: minimises sum |s R p_i + t - q_i|^2,
 // optionally weighted (w may be NULL). Points are interleaved x,y. Result
-// as a 2x3 row-major matrix [a -b tx; b a ty]. FACET_E_ARG if n < 2 or the
-// source points coincide.
+// as a 2x3 row-major matrix [a -b tx; b a ty]. w, when given, must be
+// finite and >= 0 with a positive sum. FACET_E_ARG if n < 2, a weight or
+// point is invalid, or the source points coincide (weighted RMS spread <=
+// 1e-12 of the largest source coordinate).
 facet_status la_fit_similarity(double out[6], const double *src,
                                const double *dst, const double *w, int n);
 
 // Least-squares affine transform (2x3, row-major) mapping src to dst.
-// FACET_E_ARG if n < 3 or the source points are collinear.
+// FACET_E_ARG if n < 3 or the source points are collinear (spread across
+// the best-fit line <= 1e-8 of the spread along it); weights as above.
 facet_status la_fit_affine(double out[6], const double *src,
                            const double *dst, const double *w, int n);
 
 // Eigen-decomposition of a symmetric n x n matrix `a` (row-major, read
 // only): eigenvalues in descending order into `evals` (n), eigenvectors as
 // the columns of `evecs` (n x n, row-major). Cyclic Jacobi; `scratch` holds
-// la_eig_sym_scratch_size(n) bytes or is NULL to allocate.
+// la_eig_sym_scratch_size(n) bytes or is NULL to allocate. `a` must be
+// symmetric to 1e-10 * max|a| (the triangles are averaged); in each
+// eigenvector the largest-magnitude entry is positive. FACET_E_ARG for
+// n < 1 or non-finite input; FACET_E_UNSUPPORTED (results still written)
+// if Jacobi fails to converge in 60 sweeps.
 size_t la_eig_sym_scratch_size(int n);
 facet_status la_eig_sym(double *evals, double *evecs, const double *a, int n,
                         void *scratch);
 
 // Thin SVD of an m x n matrix (row-major, m >= n, read only):
 // a = U diag(s) V^T with U m x n, s n values descending, V n x n. One-sided
-// Jacobi. `scratch` holds la_svd_scratch_size(m, n) bytes or is NULL.
+// Jacobi. `scratch` holds la_svd_scratch_size(m, n) bytes or is NULL. In
+// each column of V the largest-magnitude entry is positive and U flips with
+// it; U columns for zero singular values are an orthonormal completion.
+// FACET_E_ARG for n < 1, m < n or non-finite input.
 size_t la_svd_scratch_size(int m, int n);
 facet_status la_svd(double *u, double *s, double *v, const double *a, int m,
                     int n, void *scratch);
