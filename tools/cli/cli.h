@@ -4,6 +4,7 @@
 #define FACET_CLI_H
 
 int cli_bench(int argc, char **argv);
+int cli_models(int argc, char **argv);  // models.c
 
 // Parts of `facet bench` (tools/cli/bench_*.c). threads 0: run 1 and 2
 // threads in turn; reps 0: the part's default.

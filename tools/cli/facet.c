@@ -10,6 +10,8 @@ static const struct {
     const char *help;
 } commands[] = {
     {"bench", cli_bench, "measure kernels and networks (GEMM, VGG-16 conv)"},
+    {"models", cli_models,
+     "list installed models (weights/*.fct) and verify their checksums"},
 };
 
 static void usage(FILE *f)
