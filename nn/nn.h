@@ -109,7 +109,8 @@ void nn_conv2d__ref(nn_tensor *out, const nn_tensor *in,
 
 // Fold an inference batch-norm y = gamma (x - mean) / sqrt(var + eps) +
 // beta into the preceding convolution's weight (cout x per_out) and bias
-// (cout), in place. Summation in double.
+// (cout), in place. Summation in double. bias must not be NULL (pass zeros
+// for a convolution without bias).
 void nn_fold_batchnorm(float *weight, float *bias, int cout, size_t per_out,
                        const float *gamma, const float *beta,
                        const float *mean, const float *var, float eps);
@@ -144,15 +145,18 @@ typedef struct nn_pool_desc {
     int kh, kw, stride_h, stride_w;
     int pad_top, pad_bottom, pad_left, pad_right;
     int ceil_mode;   // 0: floor, 1: ceil
-    int count_pad;   // average pooling: divide by the full window size
+    int count_pad;   // average pooling: divide by the window clipped to the
+                     // padded input (Caffe/PyTorch), else by its valid part
 } nn_pool_desc;
 
 void nn_pool_out_size(int *oh, int *ow, const nn_pool_desc *d, int h, int w);
 // argmax (optional, may be NULL): for each output element the index of the
 // winning input within its (n, c) plane, y * w + x (PyTorch's convention).
+// A window covering only padding gives 0 and argmax -1.
 void nn_maxpool_forward(nn_tensor *out, int32_t *argmax, const nn_tensor *in,
                         const nn_pool_desc *d);
-// Scatter `in` into a zeroed `out` at the plane indices `argmax`.
+// Scatter `in` into a zeroed `out` at the plane indices `argmax` (-1 is
+// skipped).
 void nn_maxunpool_forward(nn_tensor *out, const nn_tensor *in,
                           const int32_t *argmax);
 void nn_avgpool_forward(nn_tensor *out, const nn_tensor *in,
@@ -176,7 +180,7 @@ void nn_fc_forward(nn_tensor *out, const nn_tensor *in, const float *weight,
 
 // ---------------------------------------------------------------------------
 // Element-wise and channel operations. `out` may alias an input where the
-// shapes match.
+// shapes match; no broadcasting. nn_add takes no PReLU (it has no slopes).
 
 void nn_add(nn_tensor *out, const nn_tensor *a, const nn_tensor *b,
             la_act act);
