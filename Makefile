@@ -59,13 +59,16 @@ CONV_MAIN = $(wildcard tools/convert/convert_*.c)
 CONV_LIB  = $(filter-out $(CONV_MAIN),$(wildcard tools/convert/*.c))
 CONV_OBJ  = $(CONV_LIB:%.c=$(variant)/%.o)
 CONV_BIN  = $(CONV_MAIN:tools/convert/%.c=$(variant)/tools/%)
+# Evaluation tools (tools/eval/*.c): one program each, on the library.
+EVAL_SRC  = $(wildcard tools/eval/*.c)
+EVAL_BIN  = $(EVAL_SRC:tools/eval/%.c=$(variant)/tools/%)
 EXAMPLE_SRC = $(wildcard examples/*.c)
 EXAMPLE_BIN = $(EXAMPLE_SRC:examples/%.c=$(variant)/examples/%)
 
 LIB = $(variant)/libfacet.a
 
-.PHONY: all test lint clean weights examples converters
-all: $(LIB) facet examples converters
+.PHONY: all test lint clean weights examples converters eval fuzz
+all: $(LIB) facet examples converters eval
 
 # The facet program is linked in the variant folder and copied to the top.
 facet: $(variant)/facet
@@ -99,6 +102,12 @@ $(variant)/tools/convert_%: tools/convert/convert_%.c $(CONV_OBJ) $(LIB)
 
 converters: $(CONV_BIN)
 
+$(variant)/tools/%: tools/eval/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)
+
+eval: $(EVAL_BIN)
+
 test: $(TEST_BIN)
 	@sh tests/run.sh $(TEST_BIN)
 
@@ -107,6 +116,9 @@ lint:
 
 weights: converters
 	@FACET_BUILD=$(variant) sh tools/weights.sh
+
+fuzz:
+	@sh tests/fuzz/run_fuzz.sh $(FUZZ_SECONDS)
 
 clean:
 	rm -rf build facet

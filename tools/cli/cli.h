@@ -14,5 +14,6 @@ typedef struct bench_opts {
 } bench_opts;
 int bench_gemm(const bench_opts *o);  // bench_gemm.c
 int bench_vgg(const bench_opts *o);   // bench_vgg.c
+int bench_faceapi(const bench_opts *o);  // bench_faceapi.c
 
 #endif
