@@ -13,9 +13,9 @@
 //   string). Blobs give their shape as the legacy num/channels/height/
 //   width or as `shape` (BlobShape; Caffe takes the legacy four when any is
 //   given), and their values as packed or unpacked float `data` or as
-//   `double_data` (which Caffe prefers when present). Nothing from the file is trusted: every size is checked
-//   against the bytes that hold it, and errors name the file, the layer
-//   and the byte offset.
+//   `double_data` (which Caffe prefers when present). Nothing from the
+//   file is trusted: every size is checked against the bytes that hold
+//   it, and errors name the file, the layer and the byte offset.
 // - The converter: finds conv1_1 .. conv5_3 (and fc6 .. fc8 with --fc),
 //   checks each layer's type, its convolution / inner-product / pooling
 //   parameters where the file records them, its two blobs and their shapes
