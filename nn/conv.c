@@ -7,6 +7,9 @@
 //   DEPTHWISE  groups == cin == cout: a direct kernel per (n, c) plane,
 //              vectorised along the output row, OpenMP over planes.
 //   WINOGRAD   3x3, stride 1, dilation 1, groups 1, cin and cout >= 8.
+//              Small layers keep transformed weights (4x the float ones);
+//              large ones transform them chunk by chunk in each forward
+//              call (nn__wino_precompute), with the same bits.
 //   GEMM       anything: per image and group, im2col of a block of output
 //              columns into scratch, then la_sgemm with bias and activation
 //              in its epilogue:
@@ -50,7 +53,8 @@ struct nn_conv {
     const float *bias;     // cout or NULL (not owned)
     const float *slope;    // cout or NULL (not owned)
     nn_conv_algo algo;
-    float *wino;           // transformed weights for WINOGRAD (owned)
+    float *wino;           // transformed weights for WINOGRAD, or NULL
+                           // (transformed during forward) (owned)
 };
 
 const nn_dwconv_fn nn__dwconv_kernels[FACET_ISA_COUNT] = {
@@ -203,8 +207,8 @@ facet_status nn_conv_create(nn_conv **out, const nn_conv_desc *d,
     c->slope = slope;
     c->algo = algo;
 
-    // Winograd transforms the weights once, here.
-    if (algo == NN_CONV_WINOGRAD) {
+    // Winograd transforms the weights of small layers once, here.
+    if (algo == NN_CONV_WINOGRAD && nn__wino_precompute(d->cin, d->cout)) {
         size_t bytes;
         if (!facet_size_mul(&bytes, nn__wino_weight_size(d->cin, d->cout),
                             sizeof(float))) {
@@ -442,7 +446,7 @@ size_t nn_conv_scratch_size(const nn_conv *c, int n, int h, int w)
         if (n == 0 || oh == 0 || ow == 0)
             return 0;
         return nn__wino_scratch_size(n, d->cin, d->cout, h, w, d->pad_top,
-                                     d->pad_left, oh, ow);
+                                     d->pad_left, oh, ow, c->wino != NULL);
     default:
         return 0;
     }
@@ -468,9 +472,9 @@ void nn_conv_forward(const nn_conv *c, nn_tensor *out, const nn_tensor *in,
         forward_depthwise(c, out->data, in->data, n, h, w);
         break;
     case NN_CONV_WINOGRAD:
-        nn__wino_forward(out->data, in->data, c->wino, c->bias, d->act,
-                         c->slope, n, d->cin, d->cout, h, w, d->pad_top,
-                         d->pad_left, oh, ow, scratch);
+        nn__wino_forward(out->data, in->data, c->wino, c->weight, c->bias,
+                         d->act, c->slope, n, d->cin, d->cout, h, w,
+                         d->pad_top, d->pad_left, oh, ow, scratch);
         break;
     default:
         forward_gemm(c, out->data, in->data, n, h, w, scratch);

@@ -1,7 +1,11 @@
 // vgg16.c - VGG-16 up to conv5_3 (see nets.h): 13 prepared convolutions
 // (NN_CONV_AUTO: the 3-channel conv1_1 goes through im2col + GEMM, the
 // others through Winograd F(4x4, 3x3)) and 4 max-pools, with every feature
-// map and the scratch in one arena sized at create time.
+// map and the scratch in one arena sized at create time. The Winograd
+// layers up to conv4_1 keep transformed weights (47 MB); the 512 x 512
+// ones (conv4_2 .. conv5_3) transform theirs in each forward call, so a
+// batch-1 process peaks about 120 MB beyond the caller's 59 MB of float
+// weights (`facet bench vgg` prints the split).
 //
 // ref: K. Simonyan, A. Zisserman, "Very Deep Convolutional Networks for
 //      Large-Scale Image Recognition", ICLR 2015 - configuration D.
@@ -9,6 +13,11 @@
 // Limitations:
 // - One network per input size: h and w are fixed at create time.
 // - The convolutions share one scratch block, sized for the largest.
+// - The forward call redoes the filter transforms of the 512 x 512 layers
+//   every time (once per block of 64 tiles at larger batches): about
+//   2 ms of AVX-512 work per layer and block, some 8% of a batch-1
+//   forward pass on one core, the price of not holding 190 MB of
+//   transformed weights.
 #include "nets.h"
 
 #include <string.h>

@@ -8,7 +8,16 @@
 // summed over input channels inside the brackets, so the sum is 36
 // independent products of matrices:
 //   M[xi] (cout x tiles) = U[xi] (cout x cin) * V[xi] (cin x tiles)
-// U = G g G^T is computed once, in double, when the layer is created.
+// U = G g G^T is computed in double and rounded once, by the filter
+// kernel of the active ISA (every ISA gives the same bits). Layers of
+// fewer than FLY_MIN_FILTERS filters compute it once, when the layer is
+// created (nn__wino_transform_weights), and keep it: 4x the float weights.
+// Larger layers keep only the caller's float weights: every (block,
+// chunk) item transforms its chunk's filters into W, its thread's part of
+// the scratch, right before the chunk's products; U of the whole layer
+// never exists. At batch 1 the 512-channel layers of VGG-16 have one
+// block, so each filter is transformed once per forward call, and the
+// products read 9.4 MB of float weights per layer instead of 38 MB of U.
 //
 // Work is cut by the shape alone (never by the thread count):
 //   group    16 tiles, one per vector lane, numbered over image, tile row
@@ -19,10 +28,11 @@
 //   block    up to BLOCK_LANES tiles (whole groups); its transformed input
 //            V (36 x cin x lanes) is made once and reused by all output
 //            channels, so U is streamed once per block.
-//   chunk    CHUNK_CO output channels: the 36 products for the chunk go
-//            to M (36 x CHUNK_CO x lanes), which the output transform
-//            reads back at once, with bias and activation, into the
-//            output planes.
+//   chunk    CHUNK_CO output channels (FLY_CHUNK_CO or FLY_CHUNK_CO_1 when
+//            the filters are transformed on the fly): the 36 products for
+//            the chunk go to M (36 x chunk x lanes), which the output
+//            transform reads back at once, with bias and activation, into
+//            the output planes.
 // Many blocks (large images or batches): each block is one work item.
 // Fewer than MIN_ITEMS (small images at batch 1): the input transforms of
 // every block run first, split over channels, and then each (block,
@@ -31,9 +41,10 @@
 // order, so results do not depend on the thread count. Each thread works
 // in its own slot of the caller's scratch.
 //
-// The kernels (input transform, product, output transform) come from a
-// table indexed by facet_isa_active(); nn/winograd_internal.h has their
-// contracts, the layouts and the transform matrices.
+// The kernels (filter transform, input transform, product, output
+// transform) come from a table indexed by facet_isa_active();
+// nn/winograd_internal.h has their contracts, the layouts and the
+// transform matrices.
 //
 // ref: A. Lavin, S. Gray, "Fast Algorithms for Convolutional Neural
 //      Networks", CVPR 2016.
@@ -53,9 +64,17 @@
 //   cropped, so an output side that is not a multiple of 4 wastes work
 //   (14x14 outputs compute 16x16), and lanes past the last tile of a layer
 //   are computed too (49 tiles take 64 lanes).
-// - U is 4x the size of the float weights and is read once per block: on
-//   512-channel layers at batch 1 the products wait on memory (conv5_x of
-//   VGG-16 streams 38 MB of U per layer for 0.3 GFLOP).
+// - Kept U is 4x the size of the float weights and is read once per
+//   block; layers below FLY_MIN_FILTERS keep it (47 MB for VGG-16's
+//   conv1_2 .. conv4_1).
+// - On the fly, the filter transform is redone for every block: about
+//   7 ns per filter with AVX-512 on one core (1.9 ms per 512 x 512
+//   layer), once per forward call at batch 1 on VGG-16's 14x14 and 28x28
+//   layers, but 7 times on conv4_x at batch 8 (7 blocks). Measured on
+//   VGG-16 at batch 1, one core: the whole forward pass a few percent
+//   slower than keeping every U (conv5_x about even, as it reads less
+//   memory; conv4_2 and conv4_3 about 1.5 ms slower each). W adds
+//   36 x 64 x cin floats per thread to the scratch (4.7 MB at 512).
 // - Planes must hold fewer than 2^31 elements (int indexing).
 #include "winograd_internal.h"
 #include "layers_internal.h"
@@ -74,32 +93,50 @@
 #define CHUNK_CO 64
 #define MIN_ITEMS 4
 
+// Layers of at least FLY_MIN_FILTERS filters (cin x cout) keep no U: each
+// work item transforms the filters of its chunk of output channels into
+// its own W right before the chunk's products. Chunks of FLY_CHUNK_CO, or
+// of FLY_CHUNK_CO_1 when blocks hold a single group of tiles (then V is
+// small, and a W of 16 channels stays in L2 with it: 1.2 MB each at 512
+// input channels; measured on conv5_x of VGG-16 at batch 1, 16 channels
+// beat 64 by about 5%, while 64 beat 16 by about 15% on conv4_x).
+// The threshold keeps VGG-16's conv4_1 (256 x 512, 19 MB of U, 1 ms of
+// transforms per forward) and drops the 512 x 512 layers (38 MB each).
+#define FLY_MIN_FILTERS (512 * 512)
+#define FLY_CHUNK_CO 64
+#define FLY_CHUNK_CO_1 16
+
 #define GROUPS_MAX (BLOCK_LANES / NN_WINO_LANES)
 
 const nn_wino_kernels nn__wino_kernels[FACET_ISA_COUNT] = {
-    [FACET_ISA_SCALAR] = {nn__wino_input_6x6__scalar,
+    [FACET_ISA_SCALAR] = {nn__wino_filter_8__scalar,
+                          nn__wino_input_6x6__scalar,
                           nn__wino_input_lanes_6x6__scalar,
                           nn__wino_gemm_8x16__scalar,
                           nn__wino_output_4x4__scalar,
                           nn__wino_output_lanes_4x4__scalar},
 #if defined(__x86_64__) || defined(__i386__)
-    [FACET_ISA_AVX2] = {nn__wino_input_6x6__avx2,
+    [FACET_ISA_AVX2] = {nn__wino_filter_8__avx2,
+                        nn__wino_input_6x6__avx2,
                         nn__wino_input_lanes_6x6__avx2,
                         nn__wino_gemm_4x16__avx2,
                         nn__wino_output_4x4__avx2,
                         nn__wino_output_lanes_4x4__avx2},
-    [FACET_ISA_AVX512] = {nn__wino_input_6x6__avx512,
+    [FACET_ISA_AVX512] = {nn__wino_filter_8__avx512,
+                          nn__wino_input_6x6__avx512,
                           nn__wino_input_lanes_6x6__avx512,
                           nn__wino_gemm_8x48__avx512,
                           nn__wino_output_4x4__avx512,
                           nn__wino_output_lanes_4x4__avx512},
 #else
-    [FACET_ISA_AVX2] = {nn__wino_input_6x6__scalar,
+    [FACET_ISA_AVX2] = {nn__wino_filter_8__scalar,
+                        nn__wino_input_6x6__scalar,
                         nn__wino_input_lanes_6x6__scalar,
                         nn__wino_gemm_8x16__scalar,
                         nn__wino_output_4x4__scalar,
                         nn__wino_output_lanes_4x4__scalar},
-    [FACET_ISA_AVX512] = {nn__wino_input_6x6__scalar,
+    [FACET_ISA_AVX512] = {nn__wino_filter_8__scalar,
+                          nn__wino_input_6x6__scalar,
                           nn__wino_input_lanes_6x6__scalar,
                           nn__wino_gemm_8x16__scalar,
                           nn__wino_output_4x4__scalar,
@@ -110,19 +147,14 @@ const nn_wino_kernels nn__wino_kernels[FACET_ISA_COUNT] = {
 // ---------------------------------------------------------------------------
 // Weights
 
-// G (6 x 3) for the points 0, 1, -1, 1/2, -2, infinity.
-static const double wino_g[6][3] = {
-    {1.0, 0.0, 0.0},
-    {1.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0},
-    {-1.0 / 3.0, 1.0 / 3.0, -1.0 / 3.0},
-    {-16.0 / 15.0, -8.0 / 15.0, -4.0 / 15.0},
-    {1.0 / 15.0, -2.0 / 15.0, 4.0 / 15.0},
-    {0.0, 0.0, 1.0},
-};
-
 static int cob_count(int cout)
 {
     return (cout + NN_WINO_ROWS - 1) / NN_WINO_ROWS;
+}
+
+int nn__wino_precompute(int cin, int cout)
+{
+    return (int64_t)cin * cout < FLY_MIN_FILTERS;
 }
 
 size_t nn__wino_weight_size(int cin, int cout)
@@ -133,42 +165,20 @@ size_t nn__wino_weight_size(int cin, int cout)
 void nn__wino_transform_weights(float *dst, const float *weight, int cin,
                                 int cout)
 {
+    const nn_wino_kernels *k = &nn__wino_kernels[facet_isa_active()];
     int cob = cob_count(cout);
+    size_t xs = (size_t)cob * cin * NN_WINO_ROWS;
 
     FACET_ASSERT(cin >= 1 && cout >= 1);
 
-    // Rows past cout stay zero.
-    memset(dst, 0, nn__wino_weight_size(cin, cout) * sizeof(float));
-
-    // U = G g G^T per (co, ci), in double, rounded once.
+    // U [36][cob][cin][8], one cob at a time; rows past cout are zero.
     NN_OMP(parallel for schedule(static))
-    for (int co = 0; co < cout; co++) {
-        for (int ci = 0; ci < cin; ci++) {
-            const float *g = weight + ((size_t)co * cin + ci) * 9;
-            double gg[6][3];
+    for (int cb = 0; cb < cob; cb++) {
+        int rows = cout - cb * NN_WINO_ROWS;
 
-            // gg = G g (6 x 3).
-            for (int a = 0; a < 6; a++)
-                for (int kx = 0; kx < 3; kx++) {
-                    double s = 0.0;
-                    for (int ky = 0; ky < 3; ky++)
-                        s += wino_g[a][ky] * (double)g[3 * ky + kx];
-                    gg[a][kx] = s;
-                }
-
-            // U[a][b] = (G g) G^T, stored at xi = 6 a + b in [36][cob]
-            // [cin][8].
-            for (int a = 0; a < 6; a++)
-                for (int b = 0; b < 6; b++) {
-                    double s = 0.0;
-                    size_t at;
-                    for (int kx = 0; kx < 3; kx++)
-                        s += gg[a][kx] * wino_g[b][kx];
-                    at = (((size_t)(6 * a + b) * cob + co / NN_WINO_ROWS) *
-                              cin + ci) * NN_WINO_ROWS + co % NN_WINO_ROWS;
-                    dst[at] = (float)s;
-                }
-        }
+        k->filter(dst + (size_t)cb * cin * NN_WINO_ROWS, xs,
+                  weight + (size_t)cb * NN_WINO_ROWS * cin * 9, cin,
+                  rows < NN_WINO_ROWS ? rows : NN_WINO_ROWS);
     }
 }
 
@@ -187,9 +197,10 @@ typedef struct plan {
     int shared;            // 1: V of every block made first, then shared
     int split;             // items per block (runs of chunks)
     int nitems;            // nblk * split
+    int fly;               // 1: filters transformed per chunk, into W
 } plan;
 
-static void make_plan(plan *p, int n, int cout, int oh, int ow)
+static void make_plan(plan *p, int n, int cout, int oh, int ow, int fly)
 {
     p->tiles_y = (oh + 3) / 4;
     p->tiles_x = (ow + 3) / 4;
@@ -201,8 +212,14 @@ static void make_plan(plan *p, int n, int cout, int oh, int ow)
     p->nblk = (p->groups + GROUPS_MAX - 1) / GROUPS_MAX;
     p->lanes_max = NN_WINO_LANES * ((p->groups + p->nblk - 1) / p->nblk);
 
+    p->fly = fly;
     p->cob = cob_count(cout);
-    p->chunk_cob = CHUNK_CO / NN_WINO_ROWS;
+    if (!fly)
+        p->chunk_cob = CHUNK_CO / NN_WINO_ROWS;
+    else if (p->lanes_max > NN_WINO_LANES)
+        p->chunk_cob = FLY_CHUNK_CO / NN_WINO_ROWS;
+    else
+        p->chunk_cob = FLY_CHUNK_CO_1 / NN_WINO_ROWS;
     if (p->chunk_cob > p->cob)
         p->chunk_cob = p->cob;
     p->nchunk = (p->cob + p->chunk_cob - 1) / p->chunk_cob;
@@ -235,20 +252,34 @@ static size_t floats_m(const plan *p)
                           p->lanes_max);
 }
 
+// Floats of one chunk's transformed filters W (on the fly only).
+static size_t floats_w(const plan *p, int cin)
+{
+    if (!p->fly)
+        return 0;
+    return 36 * xi_stride((size_t)p->chunk_cob * NN_WINO_ROWS * cin);
+}
+
 static int slot_count(void)
 {
     int t = facet_threads();
     return t < 1 ? 1 : t;
 }
 
-// Scratch of the forward call: per thread slot an M and (unless shared) a
-// V, the shared V of every block in front.
+// Floats of one thread slot besides V: M and W.
+static size_t floats_slot(const plan *p, int cin)
+{
+    return floats_m(p) + floats_w(p, cin);
+}
+
+// Scratch of the forward call: per thread slot an M, a W (on the fly) and
+// (unless shared) a V, the shared V of every block in front.
 static size_t scratch_floats(const plan *p, int cin, int slots)
 {
     if (p->shared)
         return (size_t)p->nblk * floats_v(p, cin) +
-               (size_t)slots * floats_m(p);
-    return (size_t)slots * (floats_v(p, cin) + floats_m(p));
+               (size_t)slots * floats_slot(p, cin);
+    return (size_t)slots * (floats_v(p, cin) + floats_slot(p, cin));
 }
 
 // The size asked for is a bound on that which never shrinks as n grows,
@@ -256,7 +287,8 @@ static size_t scratch_floats(const plan *p, int cin, int slots)
 // lanes of a full block (or of all groups, if fewer), and as many V as
 // either mode can use.
 size_t nn__wino_scratch_size(int n, int cin, int cout, int h, int w,
-                             int pad_top, int pad_left, int oh, int ow)
+                             int pad_top, int pad_left, int oh, int ow,
+                             int precomputed)
 {
     plan p;
     int slots = slot_count();
@@ -264,14 +296,14 @@ size_t nn__wino_scratch_size(int n, int cin, int cout, int h, int w,
 
     if (n <= 0 || oh <= 0 || ow <= 0)
         return 0;
-    make_plan(&p, n, cout, oh, ow);
+    make_plan(&p, n, cout, oh, ow, !precomputed);
     FACET_ASSERT(scratch_floats(&p, cin, slots) <=
                  (size_t)nv * floats_v(&p, cin) +
-                     (size_t)slots * floats_m(&p));
+                     (size_t)slots * floats_slot(&p, cin));
     p.lanes_max = p.groups < GROUPS_MAX ? NN_WINO_LANES * p.groups
                                         : BLOCK_LANES;
-    return ((size_t)nv * floats_v(&p, cin) + (size_t)slots * floats_m(&p)) *
-           sizeof(float);
+    return ((size_t)nv * floats_v(&p, cin) +
+            (size_t)slots * floats_slot(&p, cin)) * sizeof(float);
 }
 
 // ---------------------------------------------------------------------------
@@ -279,7 +311,7 @@ size_t nn__wino_scratch_size(int n, int cin, int cout, int h, int w,
 
 typedef struct layer {
     float *out;
-    const float *in, *wt, *bias, *slope;
+    const float *in, *wt, *weight, *bias, *slope;
     la_act act;
     int n, cin, cout, h, w, pad_top, pad_left, oh, ow;
     int lanes_ok;   // tensor offsets fit the int32 lane offsets
@@ -430,21 +462,26 @@ static void input_block(const nn_wino_kernels *k, const layer *L,
         }
 }
 
-// Output channels of chunks [c0, c1) for block b: the products from V into
-// M, then the output transform with bias and activation into the planes.
+// Output channels of chunks [c0, c1) for block b: (on the fly) the
+// chunk's filters transformed into W, the products from V into M, then
+// the output transform with bias and activation into the planes. M and W
+// are the calling thread's.
 static void output_block(const nn_wino_kernels *k, const layer *L,
                          const plan *p, int b, const float *V, float *M,
-                         int c0, int c1)
+                         float *W, int c0, int c1)
 {
     group grp[GROUPS_MAX];
     int g0, g1, lanes, used;
     int chunk_co = p->chunk_cob * NN_WINO_ROWS;
-    size_t oplane = (size_t)L->oh * L->ow, vxs, mxs;
+    size_t oplane = (size_t)L->oh * L->ow, vxs, mxs, uxs, wxs;
+    size_t cbs = (size_t)L->cin * NN_WINO_ROWS;   // floats of a cob's U
 
     block_groups(&g0, &g1, p, b);
     lanes = NN_WINO_LANES * (g1 - g0);
     vxs = xi_stride((size_t)L->cin * lanes);
     mxs = xi_stride((size_t)chunk_co * lanes);
+    uxs = (size_t)p->cob * cbs;
+    wxs = xi_stride((size_t)p->chunk_cob * cbs);
     for (int g = g0; g < g1; g++)
         group_setup(&grp[g - g0], p, L, g);
 
@@ -462,15 +499,28 @@ static void output_block(const nn_wino_kernels *k, const layer *L,
             cb1 = p->cob;
         co_end = cb1 * NN_WINO_ROWS < L->cout ? cb1 * NN_WINO_ROWS : L->cout;
 
+        // The chunk's U: a slice of the layer's, or made here into W
+        // ([36][chunk_cob][cin][8], xi planes wxs apart).
+        if (p->fly)
+            for (int cb = cb0; cb < cb1; cb++) {
+                int rows = L->cout - cb * NN_WINO_ROWS;
+
+                k->filter(W + (cb - cb0) * cbs, wxs,
+                          L->weight + (size_t)cb * cbs * 9, L->cin,
+                          rows < NN_WINO_ROWS ? rows : NN_WINO_ROWS);
+            }
+
         // M[xi] (chunk_co x lanes) = U[xi] (chunk_co x cin) V[xi].
         for (int xi = 0; xi < 36; xi++)
-            for (int cb = cb0; cb < cb1; cb++)
+            for (int cb = cb0; cb < cb1; cb++) {
+                const float *u = p->fly
+                                     ? W + xi * wxs + (cb - cb0) * cbs
+                                     : L->wt + xi * uxs + cb * cbs;
+
                 k->gemm(M + xi * mxs + (size_t)(cb - cb0) * NN_WINO_ROWS *
                                            lanes,
-                        lanes,
-                        L->wt + ((size_t)xi * p->cob + cb) * L->cin *
-                                    NN_WINO_ROWS,
-                        V + xi * vxs, lanes, L->cin, used);
+                        lanes, u, V + xi * vxs, lanes, L->cin, used);
+            }
 
         // out = A^T M A + bias, activated, tile by tile into the planes.
         for (int co = cb0 * NN_WINO_ROWS; co < co_end; co++) {
@@ -506,33 +556,36 @@ static void output_block(const nn_wino_kernels *k, const layer *L,
 #define INPUT_PARTS 8
 
 void nn__wino_forward(float *out, const float *in, const float *wt,
-                      const float *bias, la_act act, const float *slope,
+                      const float *weight, const float *bias, la_act act,
+                      const float *slope,
                       int n, int cin, int cout, int h, int w, int pad_top,
                       int pad_left, int oh, int ow, void *scratch)
 {
     const nn_wino_kernels *k = &nn__wino_kernels[facet_isa_active()];
-    layer L = {out, in, wt, bias, slope, act, n, cin, cout, h, w, pad_top,
-               pad_left, oh, ow, 0};
+    layer L = {out, in, wt, weight, bias, slope, act, n, cin, cout, h, w,
+               pad_top, pad_left, oh, ow, 0};
     plan p;
-    size_t vf, mf;
+    size_t vf, mf, sf;
     int slots = slot_count(), parts;
     float *base = scratch;
 
     FACET_ASSERT(n >= 1 && cin >= 1 && cout >= 1 && oh >= 1 && ow >= 1);
     FACET_ASSERT(pad_top >= 0 && pad_left >= 0 && scratch);
     FACET_ASSERT(act != LA_ACT_PRELU || slope);
-    make_plan(&p, n, cout, oh, ow);
+    FACET_ASSERT(wt || weight);
+    make_plan(&p, n, cout, oh, ow, !wt);
 
     // Lane offsets span the whole input or output tensor (plus a window).
     L.lanes_ok = (int64_t)n * cin * h * w < INT32_MAX / 2 &&
                  (int64_t)n * cout * oh * ow < INT32_MAX / 2;
     vf = floats_v(&p, cin);
     mf = floats_m(&p);
+    sf = floats_slot(&p, cin);
     parts = cin < INPUT_PARTS ? cin : INPUT_PARTS;
     if (slots > p.nitems)
         slots = p.nitems;
 
-    // Scratch: [shared V of every block] then per slot [V] M.
+    // Scratch: [shared V of every block] then per slot [V] M [W].
     NN_OMP(parallel num_threads(slots))
     {
         int tid = 0;
@@ -541,7 +594,7 @@ void nn__wino_forward(float *out, const float *in, const float *wt,
         tid = omp_get_thread_num();
 #endif
         if (p.shared) {
-            slot = base + p.nblk * vf + (size_t)tid * mf;
+            slot = base + p.nblk * vf + (size_t)tid * sf;
 
             NN_OMP(for schedule(dynamic, 1))
             for (int u = 0; u < p.nblk * parts; u++) {
@@ -552,15 +605,17 @@ void nn__wino_forward(float *out, const float *in, const float *wt,
             NN_OMP(for schedule(dynamic, 1))
             for (int item = 0; item < p.nitems; item++) {
                 int b = item / p.split, c = item % p.split;
-                output_block(k, &L, &p, b, base + b * vf, slot, c, c + 1);
+                output_block(k, &L, &p, b, base + b * vf, slot, slot + mf,
+                             c, c + 1);
             }
         } else {
-            slot = base + (size_t)tid * (vf + mf);
+            slot = base + (size_t)tid * (vf + sf);
 
             NN_OMP(for schedule(dynamic, 1))
             for (int b = 0; b < p.nblk; b++) {
                 input_block(k, &L, &p, b, slot, 0, cin);
-                output_block(k, &L, &p, b, slot, slot + vf, 0, p.nchunk);
+                output_block(k, &L, &p, b, slot, slot + vf, slot + vf + mf,
+                             0, p.nchunk);
             }
         }
     }

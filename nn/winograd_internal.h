@@ -5,7 +5,9 @@
 //
 // Layouts (floats; "lane" = one 4x4 output tile, 16 lanes = one group):
 //   U  transformed weights  [36][cob][cin][8]   cob = ceil(cout / 8); row r
-//      of a cob is output channel 8 * cob + r (zero past cout).
+//      of a cob is output channel 8 * cob + r (zero past cout). Made once
+//      for a whole layer, or per channel chunk during the forward call
+//      (then [36][chunk_cob][cin][8]); the same filter kernel either way.
 //   V  transformed input    [36][cin][lanes]    one block of tiles.
 //   M  products             [36][co][lanes]     one chunk of channels.
 // Index xi = 6 * i + j of the 6x6 transform domain: i runs down the tile
@@ -91,7 +93,17 @@ typedef void (*nn_wino_output_lanes_fn)(float *base, int ow,
                                         const float *m, size_t xs,
                                         float bias, la_act act, float slope);
 
+// Transform the filters of one cob: g holds output channels 8 cob ..
+// 8 cob + rows - 1 (OIHW, cin x 3 x 3 each, rows = 1..8), and
+//   u[xi * xs + 8 * ci + r] = (G g G^T)[xi] of filter (r, ci)
+// for ci = 0..cin-1 and r = 0..7 (zero for r >= rows). Every ISA computes
+// each value by the operations of nn__wino_filter1 in double, so every
+// ISA (and thread) gives the same bits.
+typedef void (*nn_wino_filter_fn)(float *u, size_t xs, const float *g,
+                                  int cin, int rows);
+
 typedef struct nn_wino_kernels {
+    nn_wino_filter_fn filter;
     nn_wino_input_fn input;
     nn_wino_input_lanes_fn input_lanes;
     nn_wino_gemm_fn gemm;
@@ -102,6 +114,8 @@ typedef struct nn_wino_kernels {
 // The kernels of each ISA (winograd.c); index with facet_isa_active().
 extern const nn_wino_kernels nn__wino_kernels[FACET_ISA_COUNT];
 
+void nn__wino_filter_8__scalar(float *u, size_t xs, const float *g,
+    int cin, int rows);
 void nn__wino_input_6x6__scalar(float *v, size_t xs, const float *src,
     int h, int w, int y0, int x0, int lo, int hi);
 void nn__wino_input_lanes_6x6__scalar(float *v, size_t xs,
@@ -116,6 +130,8 @@ void nn__wino_output_lanes_4x4__scalar(float *base, int ow,
     const int32_t off[16], const uint16_t rowm[4], const uint16_t colm[4],
     const float *m, size_t xs, float bias, la_act act, float slope);
 
+void nn__wino_filter_8__avx2(float *u, size_t xs, const float *g,
+    int cin, int rows);
 void nn__wino_input_6x6__avx2(float *v, size_t xs, const float *src,
     int h, int w, int y0, int x0, int lo, int hi);
 void nn__wino_input_lanes_6x6__avx2(float *v, size_t xs,
@@ -130,6 +146,8 @@ void nn__wino_output_lanes_4x4__avx2(float *base, int ow,
     const int32_t off[16], const uint16_t rowm[4], const uint16_t colm[4],
     const float *m, size_t xs, float bias, la_act act, float slope);
 
+void nn__wino_filter_8__avx512(float *u, size_t xs, const float *g,
+    int cin, int rows);
 void nn__wino_input_6x6__avx512(float *v, size_t xs, const float *src,
     int h, int w, int y0, int x0, int lo, int hi);
 void nn__wino_input_lanes_6x6__avx512(float *v, size_t xs,
@@ -147,6 +165,53 @@ void nn__wino_output_lanes_4x4__avx512(float *base, int ow,
 // ---------------------------------------------------------------------------
 // The 1-D transforms in scalar form (the SIMD kernels spell out the same
 // operations in the same order with fused multiply-adds).
+
+// The filter transform G g G^T in double. G = diag(s) G' with G' of small
+// integers (rows [1 0 0], [1 1 1], [-1 1 -1], [4 2 1], [1 -2 4], [0 0 1],
+// s = 1, 1/3, 1/3, -4/15, 1/15, 1), so T = G' g G'^T is exact or nearly so
+// in double and U[a][b] = (float)(T[a][b] * (s[a] s[b])) is rounded once,
+// almost always to the nearest float. Products and sums are separate
+// statements, so that no compiler fuses them: the SIMD kernels do the
+// same operations without FMA and get the same bits.
+static const double nn__wino_gs[6] = {
+    1.0, 1.0 / 3.0, 1.0 / 3.0, -4.0 / 15.0, 1.0 / 15.0, 1.0,
+};
+
+// t = G' x (3 -> 6).
+static inline void nn__wino_g6(double t[6], const double x[3])
+{
+    double p = x[0] + x[2], q = x[1] * 2.0, a = x[0] * 4.0, b = x[2] * 4.0;
+
+    t[0] = x[0];
+    t[1] = p + x[1];
+    t[2] = x[1] - p;
+    a = a + x[2];
+    t[3] = a + q;
+    b = b + x[0];
+    t[4] = b - q;
+    t[5] = x[2];
+}
+
+// u[xi * xs] = (G g G^T)[xi] for one 3x3 filter g (row-major).
+static inline void nn__wino_filter1(float *u, size_t xs, const float g[9])
+{
+    double t[6][3], x[3], r[6];
+
+    for (int kx = 0; kx < 3; kx++) {
+        for (int ky = 0; ky < 3; ky++)
+            x[ky] = (double)g[3 * ky + kx];
+        nn__wino_g6(r, x);
+        for (int a = 0; a < 6; a++)
+            t[a][kx] = r[a];
+    }
+    for (int a = 0; a < 6; a++) {
+        nn__wino_g6(r, t[a]);
+        for (int b = 0; b < 6; b++) {
+            double s = nn__wino_gs[a] * nn__wino_gs[b];
+            u[(size_t)(6 * a + b) * xs] = (float)(r[b] * s);
+        }
+    }
+}
 
 // t = B^T d (6 -> 6).
 static inline void nn__wino_bt6(float t[6], const float d[6])

@@ -6,7 +6,9 @@
 // Cost: the double reference for one 224 x 224 image is about 15 GMAC and
 // takes most of this test's run time, so it is computed once and the
 // fastest ISA path is compared with it in full; the other ISA paths are
-// compared on a 64 x 64 input. Also: 1 and 2 threads bitwise equal, an
+// compared on a 64 x 64 input (conv4_2 .. conv5_3 transform their
+// filters during the forward call, the other Winograd layers keep them,
+// so both ways run on every ISA). Also: 1 and 2 threads bitwise equal, an
 // image's result the same bits alone and in a batch of 2, feature lookup
 // by name, and the argument checks.
 #include "check.h"

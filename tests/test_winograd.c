@@ -2,15 +2,19 @@
 // nn/kernels/winograd_*.c) against convolution summed in double.
 //
 // Every ISA path runs:
-// - each kernel of the table (input and output transforms for row
-//   segments and for scattered lanes, the product) against the transforms
-//   written out in double;
+// - each kernel of the table (the filter transform, input and output
+//   transforms for row segments and for scattered lanes, the product)
+//   against the transforms written out in double, and the filter
+//   transform bitwise against the scalar one;
 // - edge shapes (sides 1..13 that are not multiples of 4, zero and
 //   asymmetric padding, 1..64 channels, batch 2, each activation) against
 //   nn_conv2d__ref;
 // - every VGG-16 layer shape against a double direct convolution at
 //   sampled output positions (ReLU'd inputs, He-initialised weights), with
 //   the measured error printed;
+// - both ways to the transformed filters (U made once, or per channel
+//   chunk during the forward call): the same bits on the edge shapes and
+//   on a large and a small layer, whatever nn__wino_precompute says;
 // - 1 and 2 threads bitwise equal; the NN_CONV_AUTO path of nn_conv the
 //   same bits.
 // Outputs start as NaN and scratch as junk bytes.
@@ -58,6 +62,7 @@ typedef struct problem {
     shape s;
     int oh, ow;
     float *in, *weight, *bias, *slope, *wt, *out;
+    int fly;   // 1: forward transforms the filters (wt unused)
     void *scratch;
     size_t scratch_bytes, out_count;
 } problem;
@@ -103,6 +108,7 @@ static void problem_init(problem *p, const shape *s, int relu_in)
     check_fill_junk(p->wt, nn__wino_weight_size(s->cin, s->cout) *
                                sizeof(float));
     nn__wino_transform_weights(p->wt, p->weight, s->cin, s->cout);
+    p->fly = !nn__wino_precompute(s->cin, s->cout);
     p->scratch = NULL;
     p->scratch_bytes = 0;
 }
@@ -118,13 +124,14 @@ static void problem_free(problem *p)
     facet_free(p->scratch);
 }
 
-// Scratch for the current thread count, junk-filled; output NaN-filled;
-// then the forward call.
+// Scratch for the current thread count and p->fly, junk-filled; output
+// NaN-filled; then the forward call.
 static void problem_run(problem *p)
 {
     const shape *s = &p->s;
     size_t bytes = nn__wino_scratch_size(s->n, s->cin, s->cout, s->h, s->w,
-                                         s->pt, s->pl, p->oh, p->ow);
+                                         s->pt, s->pl, p->oh, p->ow,
+                                         !p->fly);
 
     if (bytes != p->scratch_bytes) {
         facet_free(p->scratch);
@@ -134,7 +141,8 @@ static void problem_run(problem *p)
     }
     check_fill_junk(p->scratch, bytes);
     check_fill_nan(p->out, p->out_count);
-    nn__wino_forward(p->out, p->in, p->wt, s->has_bias ? p->bias : NULL,
+    nn__wino_forward(p->out, p->in, p->fly ? NULL : p->wt,
+                     p->fly ? p->weight : NULL, s->has_bias ? p->bias : NULL,
                      s->act, p->slope, s->n, s->cin, s->cout, s->h, s->w,
                      s->pt, s->pl, p->oh, p->ow, p->scratch);
 }
@@ -226,6 +234,80 @@ static int input_matches(const float *v, size_t xs, const double d[6][6])
             return 0;
     }
     return 1;
+}
+
+// G of winograd_internal.h, written out again.
+static const double wino_g[6][3] = {
+    {1, 0, 0},
+    {1.0 / 3, 1.0 / 3, 1.0 / 3},
+    {-1.0 / 3, 1.0 / 3, -1.0 / 3},
+    {-16.0 / 15, -8.0 / 15, -4.0 / 15},
+    {1.0 / 15, -2.0 / 15, 4.0 / 15},
+    {0, 0, 1},
+};
+
+// Every cin tail (runs of 8 channels and the rest) and every row count;
+// the filter planes xs apart with a gap that must stay untouched. Each
+// value is computed in double and rounded once: within half a float ulp
+// (2^-24 of the value) of G g G^T, plus double rounding (1e-14 of the
+// terms' magnitudes). Every ISA must give the scalar kernel's bits, which
+// is what makes U made at create time and U made during forward agree.
+static void test_kernel_filter(const nn_wino_kernels *k, const char *isa)
+{
+    static const int cins[] = {1, 7, 8, 9, 17, 64};
+    int bad = 0, diff = 0, touched = 0;
+
+    for (int a = 0; a < COUNT(cins); a++)
+        for (int rows = 1; rows <= NN_WINO_ROWS; rows++) {
+            int cin = cins[a];
+            size_t xs = (size_t)cin * NN_WINO_ROWS + 5;
+            size_t count = (size_t)rows * cin * 9;
+            float *g = facet_alloc(count * sizeof(float));
+            float *u = facet_alloc(36 * xs * sizeof(float));
+            float *us = facet_alloc(36 * xs * sizeof(float));
+
+            FACET_ASSERT(g && u && us);
+            check_fill_random(g, count, &rng, -1.0f, 1.0f);
+            check_fill_nan(u, 36 * xs);
+            check_fill_nan(us, 36 * xs);
+            k->filter(u, xs, g, cin, rows);
+            nn__wino_filter_8__scalar(us, xs, g, cin, rows);
+            for (size_t i = 0; i < 36 * xs; i++) {
+                diff += memcmp(&u[i], &us[i], sizeof(float)) != 0;
+                touched += i % xs >= (size_t)cin * NN_WINO_ROWS &&
+                           !isnan(u[i]);
+            }
+            for (int xi = 0; xi < 36; xi++)
+                for (int ci = 0; ci < cin; ci++)
+                    for (int r = 0; r < NN_WINO_ROWS; r++) {
+                        const float *f = g + ((size_t)r * cin + ci) * 9;
+                        double want = 0.0, mag = 0.0;
+                        float got = u[xi * xs + (size_t)ci * 8 + r];
+
+                        if (r >= rows) {
+                            bad += got != 0.0f;
+                            continue;
+                        }
+                        for (int ky = 0; ky < 3; ky++)
+                            for (int kx = 0; kx < 3; kx++) {
+                                double x = wino_g[xi / 6][ky] *
+                                           f[3 * ky + kx] *
+                                           wino_g[xi % 6][kx];
+                                want += x;
+                                mag += fabs(x);
+                            }
+                        bad += !(fabs(got - want) <=
+                                 0x1p-24 * fabs(want) + 1e-14 * mag);
+                    }
+            facet_free(g);
+            facet_free(u);
+            facet_free(us);
+        }
+    CHECKF(bad == 0, "%s: filter kernel, %d wrong values", isa, bad);
+    CHECKF(diff == 0, "%s: filter kernel, %d values differ from scalar",
+           isa, diff);
+    CHECKF(touched == 0, "%s: filter kernel wrote %d floats past cin",
+           isa, touched);
 }
 
 // Window origins in a 2 x planes x h x w tensor for the lanes kernels: a
@@ -505,6 +587,25 @@ static void check_edge(problem *p, const char *isa)
     facet_free(lin);
 }
 
+// U made once and U made per chunk in forward: the same bits. Leaves the
+// output of the on-the-fly run in p->out.
+static void run_both(problem *p, const char *isa)
+{
+    const shape *s = &p->s;
+    float *pre = facet_alloc(p->out_count * sizeof(float));
+
+    FACET_ASSERT(pre);
+    p->fly = 0;
+    problem_run(p);
+    memcpy(pre, p->out, p->out_count * sizeof(float));
+    p->fly = 1;
+    problem_run(p);
+    CHECKF(memcmp(pre, p->out, p->out_count * sizeof(float)) == 0,
+           "%s n%d %d->%d %dx%d: U made once and made in forward differ",
+           isa, s->n, s->cin, s->cout, s->h, s->w);
+    facet_free(pre);
+}
+
 static const int sides[] = {1, 2, 3, 4, 5, 7, 8, 13};
 static const int chans[] = {1, 3, 8, 17, 64};
 static const int pads[][4] = {   // top, bottom, left, right
@@ -526,7 +627,7 @@ static void test_edges(const char *isa)
             if (s.h + s.pt + s.pb < 3 || s.w + s.pl + s.pr < 3)
                 continue;
             problem_init(&p, &s, 0);
-            problem_run(&p);
+            run_both(&p, isa);
             check_edge(&p, isa);
             problem_free(&p);
         }
@@ -541,7 +642,7 @@ static void test_edges(const char *isa)
             problem p;
 
             problem_init(&p, &s, 0);
-            problem_run(&p);
+            run_both(&p, isa);
             check_edge(&p, isa);
             problem_free(&p);
         }
@@ -636,23 +737,51 @@ static void test_vgg_shapes(const char *isa)
     }
 }
 
+// A large layer (the rule makes its U in forward) and a small one (the
+// rule keeps U), each run both ways: the same bits, within WINO_TOL of the
+// double direct convolution.
+static void test_paths(const char *isa)
+{
+    shape shapes[2] = {
+        {1, 512, 512, 14, 14, 1, 1, 1, 1, LA_ACT_RELU, 1},
+        {2, 64, 72, 20, 18, 1, 1, 1, 1, LA_ACT_RELU, 1},
+    };
+
+    CHECK(!nn__wino_precompute(512, 512) && nn__wino_precompute(64, 72));
+    for (int i = 0; i < 2; i++) {
+        problem p;
+        double rel;
+
+        problem_init(&p, &shapes[i], 1);
+        run_both(&p, isa);
+        rel = vgg_error(&p);
+        CHECKF(rel <= WINO_TOL, "%s shape %d: relative error %.3g", isa, i,
+               rel);
+        problem_free(&p);
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Thread-count independence and the nn_conv path
 
 static void test_threads(const char *isa)
 {
-    // Many blocks; and one block whose channel chunks are split.
-    shape shapes[2] = {
+    // Many blocks; one block whose channel chunks are split; each with
+    // filters transformed in forward too (the last two).
+    shape shapes[4] = {
         {2, 17, 40, 30, 29, 1, 1, 1, 1, LA_ACT_PRELU, 1},
         {1, 64, 128, 14, 14, 1, 1, 1, 1, LA_ACT_RELU, 1},
+        {2, 17, 40, 30, 29, 1, 1, 1, 1, LA_ACT_PRELU, 1},
+        {1, 64, 200, 14, 14, 1, 1, 1, 1, LA_ACT_RELU, 1},
     };
 
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 4; i++) {
         problem p;
         float *one;
         int saved = facet_threads();
 
         problem_init(&p, &shapes[i], 0);
+        p.fly = i >= 2;
         one = facet_alloc(p.out_count * sizeof(float));
         FACET_ASSERT(one);
         facet_set_threads(1);
@@ -677,13 +806,13 @@ static void test_scratch_monotone(void)
 
     for (int t = 1; t <= 2; t++) {
         facet_set_threads(t);
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < 8; i++)
             for (int n = 1; n < 16; n++) {
-                int s = plane[i];
+                int s = plane[i % 4], pre = i < 4;
                 size_t a = nn__wino_scratch_size(n, 64, 512, s, s, 1, 1, s,
-                                                 s);
+                                                 s, pre);
                 size_t b = nn__wino_scratch_size(n + 1, 64, 512, s, s, 1, 1,
-                                                 s, s);
+                                                 s, s, pre);
                 bad += a > b;
             }
     }
@@ -691,9 +820,15 @@ static void test_scratch_monotone(void)
     CHECKF(bad == 0, "scratch size shrinks with the batch %d times", bad);
 }
 
-static void test_conv_api(const char *isa)
+// A layer that keeps U and one that makes it in forward (nn_conv must pass
+// the float weights through).
+static const shape conv_api_shapes[2] = {
+    {1, 128, 256, 28, 28, 1, 1, 1, 1, LA_ACT_RELU, 1},
+    {1, 512, 512, 7, 9, 1, 1, 1, 1, LA_ACT_RELU, 1},
+};
+
+static void test_conv_api(const char *isa, shape s)
 {
-    shape s = {1, 128, 256, 28, 28, 1, 1, 1, 1, LA_ACT_RELU, 1};
     nn_conv_desc d = desc_of(&s, LA_ACT_RELU);
     nn_conv *c = NULL;
     problem p;
@@ -722,7 +857,8 @@ static void test_conv_api(const char *isa)
     to = nn_tensor_4d(out, 1, s.cout, p.oh, p.ow);
     nn_conv_forward(c, &to, &in, scratch);
     CHECKF(memcmp(out, p.out, p.out_count * sizeof(float)) == 0,
-           "%s: nn_conv_forward and nn__wino_forward differ", isa);
+           "%s %d->%d: nn_conv_forward and nn__wino_forward differ", isa,
+           s.cin, s.cout);
     facet_free(out);
     facet_free(scratch);
     nn_conv_free(c);
@@ -746,7 +882,10 @@ int main(void)
         test_edges(name);
         test_vgg_shapes(name);
         test_threads(name);
-        test_conv_api(name);
+        test_kernel_filter(&nn__wino_kernels[isas[i]], name);
+        test_paths(name);
+        for (int j = 0; j < 2; j++)
+            test_conv_api(name, conv_api_shapes[j]);
     }
     return check_report();
 }

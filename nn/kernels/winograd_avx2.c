@@ -7,6 +7,9 @@
 // broadcasts per input channel), run twice per block of 8 rows. Output:
 // A^T m A, bias and activation on 8 lanes at a time into a buffer, then
 // each tile's 4x4 pixels are copied out under the plane bounds.
+// Filters: 8 x 8 transposes as in the AVX-512 file, then the double
+// transform of nn__wino_filter1 on 4 output channels at a time (no FMA, so
+// the scalar bits).
 //
 // Contracts and layouts: nn/winograd_internal.h.
 //
@@ -89,6 +92,125 @@ static void input_tiles(float *v, size_t xs,
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// Filter transform
+
+// t = G' x on 4 doubles (the operations of nn__wino_g6).
+static inline __attribute__((always_inline)) void
+g6_pd(__m256d t[6], const __m256d x[3])
+{
+    __m256d p = _mm256_add_pd(x[0], x[2]);
+    __m256d q = _mm256_mul_pd(x[1], _mm256_set1_pd(2.0));
+    __m256d a = _mm256_mul_pd(x[0], _mm256_set1_pd(4.0));
+    __m256d b = _mm256_mul_pd(x[2], _mm256_set1_pd(4.0));
+
+    t[0] = x[0];
+    t[1] = _mm256_add_pd(p, x[1]);
+    t[2] = _mm256_sub_pd(x[1], p);
+    a = _mm256_add_pd(a, x[2]);
+    t[3] = _mm256_add_pd(a, q);
+    b = _mm256_add_pd(b, x[0]);
+    t[4] = _mm256_sub_pd(b, q);
+    t[5] = x[2];
+}
+
+// pl[xi][off + r] = (G g G^T)[xi] of the 8 filters whose element k is
+// t[k][r]: rows 0..3, then 4..7, one ymm of doubles per filter element.
+static inline __attribute__((always_inline)) void
+filter_rows(float *const pl[36], size_t off, const float t[9][8])
+{
+#pragma GCC unroll 8
+    for (int h = 0; h < 8; h += 4) {
+        __m256d x[3], c[6][3], y[6];
+#pragma GCC unroll 3
+        for (int kx = 0; kx < 3; kx++) {
+#pragma GCC unroll 3
+            for (int ky = 0; ky < 3; ky++)
+                x[ky] = _mm256_cvtps_pd(_mm_loadu_ps(t[3 * ky + kx] + h));
+            g6_pd(y, x);
+#pragma GCC unroll 6
+            for (int a = 0; a < 6; a++)
+                c[a][kx] = y[a];
+        }
+#pragma GCC unroll 6
+        for (int a = 0; a < 6; a++) {
+            g6_pd(y, c[a]);
+#pragma GCC unroll 6
+            for (int b = 0; b < 6; b++) {
+                __m256d s = _mm256_set1_pd(nn__wino_gs[a] * nn__wino_gs[b]);
+                _mm_storeu_ps(pl[6 * a + b] + off + h,
+                              _mm256_cvtpd_ps(_mm256_mul_pd(y[b], s)));
+            }
+        }
+    }
+}
+
+// Transpose 8 x 8 floats in place: x[i] element j <- x[j] element i.
+static inline __attribute__((always_inline)) void
+transpose8(__m256 x[8])
+{
+    __m256 a[8], b[8];
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+        a[2 * i] = _mm256_unpacklo_ps(x[2 * i], x[2 * i + 1]);
+        a[2 * i + 1] = _mm256_unpackhi_ps(x[2 * i], x[2 * i + 1]);
+    }
+#pragma GCC unroll 2
+    for (int i = 0; i < 2; i++) {
+        b[4 * i] = _mm256_shuffle_ps(a[4 * i], a[4 * i + 2], 0x44);
+        b[4 * i + 1] = _mm256_shuffle_ps(a[4 * i], a[4 * i + 2], 0xee);
+        b[4 * i + 2] = _mm256_shuffle_ps(a[4 * i + 1], a[4 * i + 3], 0x44);
+        b[4 * i + 3] = _mm256_shuffle_ps(a[4 * i + 1], a[4 * i + 3], 0xee);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+        x[i] = _mm256_permute2f128_ps(b[i], b[i + 4], 0x20);
+        x[i + 4] = _mm256_permute2f128_ps(b[i], b[i + 4], 0x31);
+    }
+}
+
+// Filters of one cob: 8 input channels at a time, the 8 rows' 72
+// consecutive floats (8 filters each) transposed 8 x 8 at a time into
+// t[k][r]; the channels left over (and cobs of fewer than 8 rows) copied
+// into t one float at a time.
+void nn__wino_filter_8__avx2(float *u, size_t xs, const float *g,
+                             int cin, int rows)
+{
+    float t[72][8], *pl[36];
+    size_t ld = (size_t)cin * 9;
+    int ci = 0;
+
+    for (int xi = 0; xi < 36; xi++)
+        pl[xi] = u + (size_t)xi * xs;
+
+    if (rows == NN_WINO_ROWS)
+        for (; ci + 8 <= cin; ci += 8) {
+            const float *src = g + (size_t)ci * 9;
+#pragma GCC unroll 9
+            for (int j = 0; j < 9; j++) {
+                __m256 x[8];
+#pragma GCC unroll 8
+                for (int r = 0; r < 8; r++)
+                    x[r] = _mm256_loadu_ps(src + r * ld + 8 * j);
+                transpose8(x);
+#pragma GCC unroll 8
+                for (int k = 0; k < 8; k++)
+                    _mm256_storeu_ps(t[8 * j + k], x[k]);
+            }
+            for (int c = 0; c < 8; c++)
+                filter_rows(pl, (size_t)NN_WINO_ROWS * (ci + c), t + 9 * c);
+        }
+    for (; ci < cin; ci++) {
+        for (int k = 0; k < 9; k++)
+            for (int r = 0; r < NN_WINO_ROWS; r++)
+                t[k][r] = r < rows ? g[r * ld + (size_t)ci * 9 + k] : 0.0f;
+        filter_rows(pl, (size_t)NN_WINO_ROWS * ci, t);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Input transform
 
 void nn__wino_input_6x6__avx2(float *v, size_t xs, const float *src, int h,
                               int w, int y0, int x0, int lo, int hi)

@@ -18,6 +18,11 @@
 // under a mask.
 // Groups of tiles that span several tile rows (narrow images) use the
 // *_lanes kernels instead: one masked gather (scatter) per window element.
+// Filters: the 72 consecutive floats of 8 input channels in each of a
+// cob's 8 output channels are transposed 8 x 8 (so that a vector holds one
+// filter element of 8 output channels), widened to double, transformed
+// with the additions and multiplications of nn__wino_filter1 (no FMA, so
+// the scalar bits), rounded and stored as one ymm per xi.
 //
 // Contracts and layouts: nn/winograd_internal.h.
 //
@@ -27,6 +32,9 @@
 // - A call of the *_lanes kernels costs about 1.5 row-segment calls (the
 //   gathers and scatters), so they pay only for groups of 2 or more
 //   segments.
+// - The filter transform runs in double (8 lanes): about 7 ns per filter,
+//   bound by the double arithmetic and conversions; a float version would
+//   be twice as fast but round several times.
 // - Planes must hold fewer than 2^31 elements (int indexing).
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -73,6 +81,122 @@ static inline void at4(__m512 y[4], const __m512 m[6])
     y[2] = fma16(4.0f, m[4], fma16(0.25f, m[3], p));
     y[3] = _mm512_add_ps(fma16(-8.0f, m[4], fma16(0.125f, m[3], q)), m[5]);
 }
+
+// ---------------------------------------------------------------------------
+// Filter transform
+
+// t = G' x on 8 doubles (the operations of nn__wino_g6).
+static inline __attribute__((always_inline)) void
+g6_pd(__m512d t[6], const __m512d x[3])
+{
+    __m512d p = _mm512_add_pd(x[0], x[2]);
+    __m512d q = _mm512_mul_pd(x[1], _mm512_set1_pd(2.0));
+    __m512d a = _mm512_mul_pd(x[0], _mm512_set1_pd(4.0));
+    __m512d b = _mm512_mul_pd(x[2], _mm512_set1_pd(4.0));
+
+    t[0] = x[0];
+    t[1] = _mm512_add_pd(p, x[1]);
+    t[2] = _mm512_sub_pd(x[1], p);
+    a = _mm512_add_pd(a, x[2]);
+    t[3] = _mm512_add_pd(a, q);
+    b = _mm512_add_pd(b, x[0]);
+    t[4] = _mm512_sub_pd(b, q);
+    t[5] = x[2];
+}
+
+// pl[xi][off + r] = (G g G^T)[xi] of the 8 filters whose element k is
+// t[k][r], one zmm of doubles per filter element.
+static inline __attribute__((always_inline)) void
+filter_rows(float *const pl[36], size_t off, const float t[9][8])
+{
+    __m512d x[3], c[6][3], y[6];
+#pragma GCC unroll 3
+    for (int kx = 0; kx < 3; kx++) {
+#pragma GCC unroll 3
+        for (int ky = 0; ky < 3; ky++)
+            x[ky] = _mm512_cvtps_pd(_mm256_loadu_ps(t[3 * ky + kx]));
+        g6_pd(y, x);
+#pragma GCC unroll 6
+        for (int a = 0; a < 6; a++)
+            c[a][kx] = y[a];
+    }
+#pragma GCC unroll 6
+    for (int a = 0; a < 6; a++) {
+        g6_pd(y, c[a]);
+#pragma GCC unroll 6
+        for (int b = 0; b < 6; b++) {
+            __m512d s = _mm512_set1_pd(nn__wino_gs[a] * nn__wino_gs[b]);
+            _mm256_storeu_ps(pl[6 * a + b] + off,
+                             _mm512_cvtpd_ps(_mm512_mul_pd(y[b], s)));
+        }
+    }
+}
+
+// Transpose 8 x 8 floats in place: x[i] element j <- x[j] element i.
+static inline __attribute__((always_inline)) void
+transpose8(__m256 x[8])
+{
+    __m256 a[8], b[8];
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+        a[2 * i] = _mm256_unpacklo_ps(x[2 * i], x[2 * i + 1]);
+        a[2 * i + 1] = _mm256_unpackhi_ps(x[2 * i], x[2 * i + 1]);
+    }
+#pragma GCC unroll 2
+    for (int i = 0; i < 2; i++) {
+        b[4 * i] = _mm256_shuffle_ps(a[4 * i], a[4 * i + 2], 0x44);
+        b[4 * i + 1] = _mm256_shuffle_ps(a[4 * i], a[4 * i + 2], 0xee);
+        b[4 * i + 2] = _mm256_shuffle_ps(a[4 * i + 1], a[4 * i + 3], 0x44);
+        b[4 * i + 3] = _mm256_shuffle_ps(a[4 * i + 1], a[4 * i + 3], 0xee);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+        x[i] = _mm256_permute2f128_ps(b[i], b[i + 4], 0x20);
+        x[i + 4] = _mm256_permute2f128_ps(b[i], b[i + 4], 0x31);
+    }
+}
+
+// Filters of one cob: 8 input channels at a time, the 8 rows' 72
+// consecutive floats (8 filters each) transposed 8 x 8 at a time into
+// t[k][r]; the channels left over (and cobs of fewer than 8 rows) copied
+// into t one float at a time.
+void nn__wino_filter_8__avx512(float *u, size_t xs, const float *g,
+                               int cin, int rows)
+{
+    float t[72][8], *pl[36];
+    size_t ld = (size_t)cin * 9;
+    int ci = 0;
+
+    for (int xi = 0; xi < 36; xi++)
+        pl[xi] = u + (size_t)xi * xs;
+
+    if (rows == NN_WINO_ROWS)
+        for (; ci + 8 <= cin; ci += 8) {
+            const float *src = g + (size_t)ci * 9;
+#pragma GCC unroll 9
+            for (int j = 0; j < 9; j++) {
+                __m256 x[8];
+#pragma GCC unroll 8
+                for (int r = 0; r < 8; r++)
+                    x[r] = _mm256_loadu_ps(src + r * ld + 8 * j);
+                transpose8(x);
+#pragma GCC unroll 8
+                for (int k = 0; k < 8; k++)
+                    _mm256_storeu_ps(t[8 * j + k], x[k]);
+            }
+            for (int c = 0; c < 8; c++)
+                filter_rows(pl, (size_t)NN_WINO_ROWS * (ci + c), t + 9 * c);
+        }
+    for (; ci < cin; ci++) {
+        for (int k = 0; k < 9; k++)
+            for (int r = 0; r < NN_WINO_ROWS; r++)
+                t[k][r] = r < rows ? g[r * ld + (size_t)ci * 9 + k] : 0.0f;
+        filter_rows(pl, (size_t)NN_WINO_ROWS * ci, t);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Input transform
 
 void nn__wino_input_6x6__avx512(float *v, size_t xs, const float *src,
                                 int h, int w, int y0, int x0, int lo, int hi)

@@ -1,15 +1,28 @@
 // winograd_scalar.c - the Winograd F(4x4, 3x3) kernels in portable C: the
-// input tile transform, the batched product and the output transform with
-// bias and activation. Always built; the reference the SIMD kernels are
-// read against, and the path on CPUs without AVX2.
+// filter transform, the input tile transform, the batched product and the
+// output transform with bias and activation. Always built; the reference
+// the SIMD kernels are read against, and the path on CPUs without AVX2.
 //
 // Contracts and layouts: nn/winograd_internal.h.
 //
 // Limitations:
-// - Written for clarity over speed: one tile at a time in the transforms.
+// - Written for clarity over speed: one tile (one filter) at a time in the
+//   transforms.
 // - Planes must hold fewer than 2^31 elements (int indexing).
 #include "../winograd_internal.h"
 #include "../layers_internal.h"
+
+void nn__wino_filter_8__scalar(float *u, size_t xs, const float *g,
+                               int cin, int rows)
+{
+    static const float zero[9];
+
+    for (int ci = 0; ci < cin; ci++)
+        for (int r = 0; r < NN_WINO_ROWS; r++)
+            nn__wino_filter1(u + (size_t)NN_WINO_ROWS * ci + r, xs,
+                             r < rows ? g + ((size_t)r * cin + ci) * 9
+                                      : zero);
+}
 
 // v[xi * xs] = (B^T d B)[xi] for one window d: down the columns, then
 // along the rows.

@@ -10,10 +10,13 @@
 //
 // Memory (the first batch-1 run of the process): the resident set after
 // the first forward call (VmRSS; nothing is freed between, so it is the
-// network's peak; VmHWM would also count `facet bench gemm` before it),
-// split into the float weights the caller holds, what creating the
-// network added (Winograd-transformed weights mostly), and what the
-// forward pass added on top (the arena of feature maps and scratch).
+// network's peak), split into the float weights the caller holds, what
+// creating the network added (the Winograd-transformed weights of the
+// layers that keep them; the large layers transform theirs during the
+// forward call), and what the forward pass added on top (the arena of
+// feature maps and scratch). VmHWM, the process's peak, is printed too:
+// it equals the network's peak only when nothing ran before in the
+// process (`facet bench vgg`, not `facet bench`).
 //
 // Limitations:
 // - Linux only for the memory figures (/proc/self/status); elsewhere they
@@ -84,6 +87,7 @@ typedef struct memory {
     double base;      // resident before the network was created
     double created;   // ... after creation
     double peak;      // VmRSS after the first forward
+    double hwm;       // VmHWM after the first forward
     double arena;     // arena bytes
 } memory;
 
@@ -134,6 +138,7 @@ static int run(const float *const *params, int threads, int batch, int reps,
     }
     if (mem) {
         mem->peak = proc_status_bytes("VmRSS");
+        mem->hwm = proc_status_bytes("VmHWM");
         mem->arena = (double)nn_vgg16_arena_bytes(v);
     }
 
@@ -238,6 +243,8 @@ int bench_vgg(const bench_opts *o)
         printf("  beyond all weights: %.1f MB; beyond the float weights: "
                "%.1f MB\n", (mem.peak - mem.weights - net) / 1e6,
                (mem.peak - mem.weights) / 1e6);
+        printf("  process peak (VmHWM) %.1f MB, beyond the float weights "
+               "%.1f MB\n", mem.hwm / 1e6, (mem.hwm - mem.weights) / 1e6);
     }
 
     facet_set_threads(saved);
