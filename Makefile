@@ -70,9 +70,11 @@ LIB = $(variant)/libfacet.a
 .PHONY: all test lint clean weights examples converters eval fuzz
 all: $(LIB) facet examples converters eval
 
-# The facet program is linked in the variant folder and copied to the top.
+# The facet program is linked in the variant folder and copied to the top
+# on every make, so ./facet is always the variant just built.
+.PHONY: facet
 facet: $(variant)/facet
-	cp $< $@
+	@cp $< $@
 
 $(variant)/facet: $(CLI_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
@@ -101,6 +103,9 @@ $(variant)/tools/convert_%: tools/convert/convert_%.c $(CONV_OBJ) $(LIB)
 	$(CC) $(CFLAGS) -MMD -MP -o $@ $< $(CONV_OBJ) $(LIB) $(LDFLAGS) -lcjson $(LDLIBS)
 
 converters: $(CONV_BIN)
+
+# The converters' shared objects are not intermediate files to delete.
+.SECONDARY: $(CONV_OBJ)
 
 $(variant)/tools/%: tools/eval/%.c $(LIB)
 	@mkdir -p $(dir $@)

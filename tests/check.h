@@ -60,8 +60,12 @@ static int check_report(void)
 static int check_isas(facet_isa isas[FACET_ISA_COUNT]) __attribute__((unused));
 static int check_isas(facet_isa isas[FACET_ISA_COUNT])
 {
-    facet_isa top = facet_isa_active();
+    facet_isa top;
     int n = 0;
+
+    // Show the library's warnings (an unusable FACET_ISA, for one).
+    facet_log_set(NULL, NULL, FACET_LOG_WARN);
+    top = facet_isa_active();
 
     for (int i = 0; i <= (int)top; i++)
         isas[n++] = (facet_isa)i;

@@ -1,6 +1,8 @@
 // bench.c - `facet bench`: speed of facet's kernels and networks, printed
 // as tables on stdout. Peers (OpenBLAS, ONNX Runtime) run beside it from
-// tools/bench/run_peers.sh; docs/PERFORMANCE.md records the results.
+// tools/bench/peer_openblas.sh and peer_ort.sh; docs/PERFORMANCE.md
+// records the results.
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +22,25 @@ static void usage(FILE *f)
             "  faceapi     face-api detector (512x512), landmarks, descriptor:\n"
             "              ms/image (needs make weights)\n"
             "  all         every part (default)\n"
-            "  --threads N run with N threads (default: 1 and 2 in turn)\n"
-            "  --reps N    timed repetitions per figure (median reported)\n"
+            "  --threads N run with N threads, 1..64 (default: 1 and 2 in\n"
+            "              turn)\n"
+            "  --reps N    timed repetitions per figure, 1..64 (median\n"
+            "              reported; default: each part's own)\n"
             "\nFACET_ISA=scalar|avx2|avx512 forces a kernel path.\n");
+}
+
+// A decimal count in [1, max], the whole string; 0 if it is not one.
+static int parse_count(int *out, const char *s, long max)
+{
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < 1 || v > max)
+        return 0;
+    *out = (int)v;
+    return 1;
 }
 
 int cli_bench(int argc, char **argv)
@@ -34,10 +52,15 @@ int cli_bench(int argc, char **argv)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);
             return 0;
-        } else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
-            o.threads = atoi(argv[++i]);
-        } else if (!strcmp(argv[i], "--reps") && i + 1 < argc) {
-            o.reps = atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--threads") ||
+                   !strcmp(argv[i], "--reps")) {
+            int *dst = argv[i][2] == 't' ? &o.threads : &o.reps;
+            if (i + 1 >= argc || !parse_count(dst, argv[i + 1], 64)) {
+                fprintf(stderr, "facet bench: %s needs a whole number "
+                        "from 1 to 64\n", argv[i]);
+                return 2;
+            }
+            i++;
         } else if (!strcmp(argv[i], "gemm") || !strcmp(argv[i], "vgg") ||
                    !strcmp(argv[i], "faceapi") || !strcmp(argv[i], "all")) {
             // The first part named clears the default of running all.
@@ -53,8 +76,13 @@ int cli_bench(int argc, char **argv)
             return 2;
         }
     }
-    printf("facet bench: ISA %s, up to %d threads\n",
-           facet_isa_name(facet_isa_active()), facet_threads());
+    if (o.threads)
+        printf("facet bench: ISA %s, %d thread%s\n",
+               facet_isa_name(facet_isa_active()), o.threads,
+               o.threads == 1 ? "" : "s");
+    else
+        printf("facet bench: ISA %s, 1 and 2 threads\n",
+               facet_isa_name(facet_isa_active()));
     if (gemm && bench_gemm(&o) != 0)
         return 1;
     if (vgg && bench_vgg(&o) != 0)

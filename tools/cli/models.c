@@ -1,5 +1,5 @@
 // models.c - `facet models`: list the installed models, the .fct files in
-// weights/ (or $FACET_WEIGHTS_DIR, or --dir DIR), one line each with the
+// weights/ (or $FACET_WEIGHTS, or --dir DIR), one line each with the
 // model's name, tensor and parameter counts, file size, the result of a
 // full validation with every CRC checked, and its license and source.
 //
@@ -29,7 +29,7 @@ static void usage(FILE *f)
             "and CRC checks out, else the problem), the content CRC that\n"
             "identifies the file, license and source.\n"
             "\n"
-            "  --dir DIR   where to look (default: $FACET_WEIGHTS_DIR, else\n"
+            "  --dir DIR   where to look (default: $FACET_WEIGHTS, else\n"
             "              weights)\n"
             "\nExit status 1 when any model fails its checks.\n");
 }
@@ -66,7 +66,7 @@ static int list_models(char ***names, size_t *count, const char *dir)
     *names = NULL;
     *count = 0;
     if (!d)
-        return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
+        return -1;
     while ((e = readdir(d)) != NULL) {
         size_t len = strlen(e->d_name);
         if (len <= 4 || strcmp(e->d_name + len - 4, ".fct") != 0)
@@ -84,7 +84,8 @@ static int list_models(char ***names, size_t *count, const char *dir)
         n++;
     }
     closedir(d);
-    qsort(v, n, sizeof *v, cmp_str);
+    if (n > 1)
+        qsort(v, n, sizeof *v, cmp_str);
     *names = v;
     *count = n;
     return 0;
@@ -92,7 +93,7 @@ static int list_models(char ***names, size_t *count, const char *dir)
 
 int cli_models(int argc, char **argv)
 {
-    const char *dir = getenv("FACET_WEIGHTS_DIR");
+    const char *dir = getenv("FACET_WEIGHTS");
     const char *sep;
     char **names;
     size_t count, width = 4;
@@ -112,6 +113,10 @@ int cli_models(int argc, char **argv)
             usage(stderr);
             return 2;
         }
+    }
+    if (!dir[0]) {
+        fprintf(stderr, "facet models: --dir needs a folder name\n");
+        return 2;
     }
     sep = dir[strlen(dir) - 1] == '/' ? "" : "/";
 
