@@ -950,13 +950,42 @@ static void test_hostile(void)
     CHECK(expect_fail(base, 0, FACET_E_CORRUPT, "empty", __LINE__));
     CHECK(expect_fail((const unsigned char *)"hello, world\n", 13,
                       FACET_E_FORMAT, "magic", __LINE__));
-    HOSTILE(FACET_E_FORMAT, "bad magic", 1, b[3] = 'X');
-    HOSTILE(FACET_E_VERSION, "version 2", 1, put_le(b + 8, 4, 2));
-    HOSTILE(FACET_E_VERSION, "version 0", 1, put_le(b + 8, 4, 0));
-    HOSTILE(FACET_E_VERSION, "version 4294967295", 1,
+    // A foreign magic or a newer version, with an index CRC consistent
+    // with it, is reported as such...
+    HOSTILE(FACET_E_FORMAT, "bad magic", 0, b[3] = 'X');
+    HOSTILE(FACET_E_VERSION, "version 2", 0, put_le(b + 8, 4, 2));
+    HOSTILE(FACET_E_VERSION, "version 0", 0, put_le(b + 8, 4, 0));
+    HOSTILE(FACET_E_VERSION, "version 4294967295", 0,
             put_le(b + 8, 4, 0xffffffffu));
-    HOSTILE(FACET_E_FORMAT, "header size 128", 1, put_le(b + 12, 4, 128));
-    HOSTILE(FACET_E_FORMAT, "reserved", 1, put_le(b + 56, 4, 1));
+    HOSTILE(FACET_E_FORMAT, "header size 128", 0, put_le(b + 12, 4, 128));
+    HOSTILE(FACET_E_FORMAT, "reserved", 0, put_le(b + 56, 4, 1));
+
+    // ...but the same edits under the original index CRC are damage to a
+    // version 1 file, and read as such (FORMAT.md, "Validation").
+    HOSTILE(FACET_E_CORRUPT, "damaged (its magic is altered)", 1,
+            b[3] = 'X');
+    HOSTILE(FACET_E_CORRUPT, "damaged (its version field is altered)", 1,
+            put_le(b + 8, 4, 2));
+    HOSTILE(FACET_E_CORRUPT, "damaged (its version field is altered)", 1,
+            put_le(b + 8, 4, 0xffffffffu));
+    HOSTILE(FACET_E_CORRUPT, "the file is damaged; run `make weights`", 1,
+            put_le(b + 12, 4, 128));
+    HOSTILE(FACET_E_CORRUPT, "the file is damaged", 1,
+            put_le(b + 56, 4, 1));
+    HOSTILE(FACET_E_CORRUPT, "the file is damaged", 1,
+            put_le(b + 24, 4, 4104));
+
+    // Without the CRC checks nothing tells damage from a newer version.
+    {
+        unsigned char *c = malloc(size);
+        memcpy(c, base, size);
+        put_le(c + 8, 4, 2);
+        w = (wt_file *)1;
+        CHECK(wt_open_memory(&w, c, size, "v2", WT_OPEN_NO_CRC) ==
+              FACET_E_VERSION && w == NULL &&
+              strstr(facet_error(), "format version 2"));
+        free(c);
+    }
 
     // Sizes: recorded vs real, caps, section layout.
     HOSTILE(FACET_E_CORRUPT, "truncated: header says", 0,
@@ -986,7 +1015,7 @@ static void test_hostile(void)
             put_le(b + 32, 8, L.meta_size - 1));
     HOSTILE(FACET_E_FORMAT, "data offset", 0,
             put_le(b + 48, 8, L.data_offset + 64));
-    HOSTILE(FACET_E_CORRUPT, "index runs past end of file", 1,
+    HOSTILE(FACET_E_CORRUPT, "data offset 4544 lies outside the 704-byte", 1,
             put_le(b + 40, 8, L.table_size + 4096);
             put_le(b + 48, 8, (L.index_end + 4096 + 63) & ~(size_t)63));
     HOSTILE(FACET_E_CORRUPT, "index CRC mismatch", 1,
@@ -1108,6 +1137,7 @@ static void test_truncate_and_flip(void)
     unsigned char *base = base_file(&size), *c;
     char path[512];
     int bad_trunc = 0, bad_flip = 0, flips = 0, accepted_nocrc = 0;
+    size_t data_offset;
     wt_file *w;
 
     CHECK(base != NULL);
@@ -1132,9 +1162,11 @@ static void test_truncate_and_flip(void)
     CHECKF(bad_trunc == 0, "%d of %zu truncations not reported as corrupt",
            bad_trunc, size);
 
-    // Every bit of the file flipped, from memory; the status names the
-    // magic and the version specifically.
+    // Every bit of the file flipped, from memory. A flip anywhere in the
+    // index [0, data_offset), header included, reads as damage: CORRUPT
+    // with "damaged" in the detail, whichever field it hit.
     c = malloc(size);
+    data_offset = (size_t)get_le(base + 48, 8);
     for (size_t i = 0; i < size; i++)
         for (int bit = 0; bit < 8; bit++) {
             facet_status st, want_st = FACET_OK;
@@ -1142,12 +1174,11 @@ static void test_truncate_and_flip(void)
             c[i] ^= (unsigned char)(1u << bit);
             w = NULL;
             st = wt_open_memory(&w, c, size, "flip.fct", 0);
-            if (i < 8)
-                want_st = FACET_E_FORMAT;
-            else if (i < 12)
-                want_st = FACET_E_VERSION;
+            if (i < data_offset)
+                want_st = FACET_E_CORRUPT;
             if (st == FACET_OK || w || !strstr(facet_error(), "flip.fct") ||
-                (want_st != FACET_OK && st != want_st)) {
+                (want_st != FACET_OK &&
+                 (st != want_st || !strstr(facet_error(), "damaged")))) {
                 if (bad_flip++ < 5)
                     fprintf(stderr, "flip byte %zu bit %d: %s (%s)\n", i, bit,
                             facet_status_str(st), facet_error());

@@ -2,11 +2,13 @@
 // up tensors and metadata) and writer (collect, lay out, write to a
 // temporary file, rename into place).
 //
-// The reader trusts nothing it has not checked: the header first, then the
-// index CRC, then each metadata entry and table entry field by field, then
-// the data layout (alignment, order, overlap, zero padding), then every
-// tensor's CRC. Only after all of that are float16 tensors widened into one
-// aligned block. The order and the status of each check follow
+// The reader trusts nothing it has not checked: the magic and version
+// first, then the index CRC (so that damage to the header reads as damage
+// rather than as a wrong field), then the other header fields, then each
+// metadata and table entry field by field, then the data layout
+// (alignment, order, overlap, zero padding), then every tensor's CRC. Only
+// after all of that are float16 tensors widened into one aligned block.
+// The order and the status of each check follow
 // weights/FORMAT.md, "Validation".
 //
 // ref: weights/FORMAT.md (the specification this file implements).
@@ -18,6 +20,10 @@
 //   touches every page of the file; WT_OPEN_NO_CRC skips them.
 // - The writer holds every tensor in memory until wt_writer_finish, and
 //   checks duplicate names only there.
+// - A writer killed mid-write (SIGKILL, or SIGTERM/SIGINT with no handler)
+//   leaves "<path>.tmp-XXXXXX" beside the target; the target itself is
+//   untouched (rename is atomic) and no reader ever opens the leftover.
+//   The library installs no signal handlers.
 #include "weights.h"
 
 #include <errno.h>
@@ -375,17 +381,55 @@ struct wt_file {
     float *widened;             // float32 copies of the float16 tensors
 };
 
-// Header fields, section sizes, the index CRC and the index padding.
+// CRC of the index [0, 60) + [64, data_offset) as it would be if the
+// identity fields held version 1's values (the magic and version 1); the
+// rest of the bytes as they are. Matching the stored CRC means the file is
+// a version 1 file whose magic or version field was damaged.
+static uint32_t index_crc_as_v1(const unsigned char *base, size_t data_offset)
+{
+    unsigned char id[H_HEADER_SIZE];
+    uint32_t c;
+
+    memcpy(id + H_MAGIC, file_magic, 8);
+    wr32(id + H_VERSION, WT_VERSION);
+    c = crc_of(id, H_HEADER_SIZE);
+    c = crc_update(c, base + H_HEADER_SIZE, H_INDEX_CRC - H_HEADER_SIZE);
+    return crc_update(c, base + HEADER_SIZE, data_offset - HEADER_SIZE);
+}
+
+// Where the index ends according to the data_offset field, if that lies
+// inside the bytes present (so the index CRC can be computed), else 0.
+static size_t index_extent(const wt_file *w)
+{
+    uint64_t d = rd64(w->base + H_DATA_OFFSET);
+    return d >= HEADER_SIZE && d <= w->size ? (size_t)d : 0;
+}
+
+// The message for any header or index damage caught by the index CRC.
+static facet_status fail_damaged(const char *path, const char *what,
+                                 uint32_t stored, uint32_t computed)
+{
+    return failf(path, FACET_E_CORRUPT,
+                 "header/index CRC mismatch: the file is damaged%s; run "
+                 "`make weights` to rebuild it (stored %08x, computed %08x)",
+                 what, stored, computed);
+}
+
+// Header fields, section sizes, the index CRC and the index padding, in
+// the order of FORMAT.md, "Validation": identity (magic, version), then
+// the index CRC, and only then the other header fields, so that damage
+// anywhere in the index reads as damage rather than as a wrong field.
 static facet_status check_header(wt_file *w, unsigned flags)
 {
     const unsigned char *b = w->base;
     const char *path = w->path;
     uint64_t file_size, meta_size, table_size, data_offset, index_end;
     uint32_t v, meta_count, tensor_count, stored, computed;
-    size_t z;
+    int check_crc = !(flags & WT_OPEN_NO_CRC);
+    size_t z, extent;
 
-    // Too short for a header: truncated if what is there is the magic's
-    // beginning, not a facet file otherwise.
+    // Too short for a header: truncated if its first min(size, 8) bytes
+    // are the magic's first bytes, not a facet file otherwise.
     if (w->size == 0)
         return failf(path, FACET_E_CORRUPT, "empty file (0 bytes)");
     if (w->size < HEADER_SIZE) {
@@ -397,16 +441,52 @@ static facet_status check_header(wt_file *w, unsigned flags)
                      "truncated: %zu bytes, shorter than the %d-byte header",
                      w->size, HEADER_SIZE);
     }
+    stored = rd32(b + H_INDEX_CRC);
+    extent = index_extent(w);
 
-    // Identity: magic, version, header size, reserved field.
-    if (memcmp(b + H_MAGIC, file_magic, 8) != 0)
-        return failf(path, FACET_E_FORMAT,
-                     "not a facet weight file (bad magic)");
+    // Identity: magic, then version. A wrong value is first tried as
+    // damage to a version 1 file: if the index CRC matches once the field
+    // holds its version 1 value, the file is damaged, not foreign or newer.
     v = rd32(b + H_VERSION);
-    if (v != WT_VERSION)
+    if (memcmp(b + H_MAGIC, file_magic, 8) != 0 || v != WT_VERSION) {
+        int is_magic = memcmp(b + H_MAGIC, file_magic, 8) != 0;
+
+        if (check_crc && extent &&
+            index_crc_as_v1(b, extent) == stored)
+            return fail_damaged(path, is_magic ? " (its magic is altered)" :
+                                " (its version field is altered)", stored,
+                                index_crc(b, extent));
+        if (is_magic)
+            return failf(path, FACET_E_FORMAT,
+                         "not a facet weight file (bad magic)");
         return failf(path, FACET_E_VERSION,
                      "format version %u, this reader supports version %d "
                      "(rebuild it with `make weights`)", v, WT_VERSION);
+    }
+
+    // Locate the index [0, data_offset) inside the bytes present. When it
+    // is not there, the file was cut inside its index (the recorded size
+    // says more than is present) or data_offset itself is damaged.
+    if (!extent) {
+        file_size = rd64(b + H_FILE_SIZE);
+        data_offset = rd64(b + H_DATA_OFFSET);
+        if (file_size > w->size)
+            return failf(path, FACET_E_CORRUPT,
+                         "truncated: header says %llu bytes, file has %zu",
+                         (unsigned long long)file_size, w->size);
+        return failf(path, FACET_E_CORRUPT,
+                     "header is damaged: data offset %llu lies outside the "
+                     "%zu-byte file; run `make weights` to rebuild it",
+                     (unsigned long long)data_offset, w->size);
+    }
+
+    // The index CRC, before any other field is believed: it covers the
+    // whole header (this field aside), the metadata, the table and the
+    // padding after it.
+    if (check_crc && (computed = index_crc(b, extent)) != stored)
+        return fail_damaged(path, "", stored, computed);
+
+    // The other fixed fields: header size and reserved field.
     v = rd32(b + H_HEADER_SIZE);
     if (v != HEADER_SIZE)
         return failf(path, FACET_E_FORMAT, "header size %u, must be %d", v,
@@ -463,11 +543,8 @@ static facet_status check_header(wt_file *w, unsigned flags)
                      "rounded up to %d)", (unsigned long long)data_offset,
                      (unsigned long long)facet_align_up(index_end, DATA_ALIGN),
                      (unsigned long long)index_end, DATA_ALIGN);
-    if (data_offset > file_size)
-        return failf(path, FACET_E_CORRUPT,
-                     "index runs past end of file (data offset %llu, "
-                     "file %llu)", (unsigned long long)data_offset,
-                     (unsigned long long)file_size);
+    // data_offset is the extent located above, so it lies in the file.
+    FACET_ASSERT(data_offset == extent && extent <= file_size);
     w->meta_size = (size_t)meta_size;
     w->table_size = (size_t)table_size;
     w->data_offset = (size_t)data_offset;
@@ -475,15 +552,7 @@ static facet_status check_header(wt_file *w, unsigned flags)
     w->info.file_size = file_size;
     w->info.meta_count = meta_count;
     w->info.tensor_count = tensor_count;
-
-    // The index CRC covers everything before the data, this field aside.
-    stored = rd32(b + H_INDEX_CRC);
-    computed = index_crc(b, w->data_offset);
     w->info.index_crc = stored;
-    if (!(flags & WT_OPEN_NO_CRC) && stored != computed)
-        return failf(path, FACET_E_CORRUPT,
-                     "index CRC mismatch (stored %08x, computed %08x)",
-                     stored, computed);
 
     // Padding between the index and the data is zero.
     z = first_nonzero(b + index_end, w->data_offset - index_end);
@@ -548,9 +617,15 @@ static facet_status parse_meta(wt_file *w)
 
         // Key block and value block must fit in the section.
         kblock = align8(key_len + 1);
-        if (type == WT_STRING)
-            vbytes = count + (size_t)1;
-        else if (!facet_size_mul(&vbytes, count, esize))
+        if (type == WT_STRING) {
+            // count + 1 in 64 bits: a u32 count of 0xFFFFFFFF must not
+            // wrap (it would on a 32-bit size_t).
+            uint64_t v64 = (uint64_t)count + 1;
+            if (v64 > SIZE_MAX)
+                return failf(path, FACET_E_TOO_LARGE,
+                             "metadata entry %zu value size overflows", i);
+            vbytes = (size_t)v64;
+        } else if (!facet_size_mul(&vbytes, count, esize))
             return failf(path, FACET_E_TOO_LARGE,
                          "metadata entry %zu value size overflows", i);
         if (kblock > left - META_FIXED ||
@@ -986,9 +1061,7 @@ facet_status wt_verify(const wt_file *w)
     FACET_ASSERT(w);
     c = index_crc(w->base, w->data_offset);
     if (c != w->info.index_crc)
-        return failf(w->path, FACET_E_CORRUPT,
-                     "index CRC mismatch (stored %08x, computed %08x)",
-                     w->info.index_crc, c);
+        return fail_damaged(w->path, "", w->info.index_crc, c);
     return check_tensor_crcs(w);
 }
 

@@ -100,6 +100,10 @@ typedef struct wt_info {
 
 // Map `path` read-only and validate every field (FORMAT.md, "Validation").
 // On failure *out is NULL and the detail names the file and the problem.
+// The index CRC is checked right after the magic and version, so damage
+// anywhere in the header or index is FACET_E_CORRUPT with "the file is
+// damaged" in the detail, never a misleading size or version complaint;
+// FACET_E_VERSION means a well-formed file of another version.
 facet_status wt_open(wt_file **out, const char *path, unsigned flags);
 
 // Same from bytes in memory, which are copied (so `data` may be freed at
@@ -147,8 +151,11 @@ facet_status wt_meta_f64(double *out, const wt_file *w, const char *key);
 // Writing. wt_writer_create records the path; metadata and tensors are
 // validated and copied as they are added; wt_writer_finish writes a
 // temporary file beside `path`, syncs it and renames it into place. Nothing
-// is left behind on failure. The first failed call is remembered, and
-// finish then fails with the same status and detail. The reserved keys
+// is left behind on failure. A process killed during finish can leave
+// "<path>.tmp-XXXXXX" beside the target (the library installs no signal
+// handlers); the target itself is intact and nothing ever reads the
+// leftover. The first failed call is remembered, and finish then fails
+// with the same status and detail. The reserved keys
 // "name", "source" and "license" are required (FORMAT.md, "Reserved keys").
 
 typedef struct wt_writer wt_writer;
