@@ -10,8 +10,9 @@
 //                        the first 100 celebahq images (the figure)
 //   test_hair --bench    per-image forward time with 1 and 2 threads
 //
-// Needs weights/cache/hair_segmentation.tflite and weights/
-// hair_segmentation.fct (both from `make weights`); data from $FACET_DATA
+// Needs cache/hair_segmentation.tflite and hair_segmentation.fct under
+// $FACET_WEIGHTS (default weights/; both from `make weights`); data from
+// $FACET_DATA
 // (default ../shared/data), skipped when absent.
 //
 // No TFLite runtime exists here, so the network is checked two ways:
@@ -43,8 +44,10 @@
 
 #include "stb_impl.h"
 
-#define TFLITE_PATH "weights/cache/hair_segmentation.tflite"
-#define FCT_PATH "weights/hair_segmentation.fct"
+// Set in main from $FACET_WEIGHTS (default "weights", relative to the
+// current folder).
+static char tflite_path[1024];
+static char fct_path[1024];
 #define S NN_HAIR_SIZE
 
 // ---------------------------------------------------------------------------
@@ -109,7 +112,7 @@ static void test_reader(const uint8_t *buf, size_t n)
     int counts[8] = { 0 }, id;
     FILE *devnull;
 
-    CHECK(tfl_parse(&m, buf, n, TFLITE_PATH) == FACET_OK);
+    CHECK(tfl_parse(&m, buf, n, tflite_path) == FACET_OK);
     if (m.ntensors == 0)
         return;
 
@@ -400,7 +403,7 @@ static void test_convert(const uint8_t *buf, size_t n)
     const wt_tensor_info *t;
     int id, bad = 0;
 
-    if (tfl_parse(&m, buf, n, TFLITE_PATH) != FACET_OK) {
+    if (tfl_parse(&m, buf, n, tflite_path) != FACET_OK) {
         CHECKF(0, "%s", facet_error());
         return;
     }
@@ -839,7 +842,7 @@ static void test_network(const uint8_t *buf, size_t n, wt_file *w)
     ref r;
 
     FACET_ASSERT(x && nhwc && p1 && p2 && logits1);
-    if (tfl_parse(&m, buf, n, TFLITE_PATH) != FACET_OK) {
+    if (tfl_parse(&m, buf, n, tflite_path) != FACET_OK) {
         CHECKF(0, "%s", facet_error());
         return;
     }
@@ -1221,12 +1224,19 @@ int main(int argc, char **argv)
     uint8_t *buf = NULL;
     size_t n = 0;
     wt_file *w = NULL;
+    const char *dir = getenv("FACET_WEIGHTS");
 
-    if (tfl_read_file(&buf, &n, TFLITE_PATH) != FACET_OK) {
+    // The model files, under $FACET_WEIGHTS or weights/.
+    if (!dir || !*dir)
+        dir = "weights";
+    snprintf(tflite_path, sizeof tflite_path,
+             "%s/cache/hair_segmentation.tflite", dir);
+    snprintf(fct_path, sizeof fct_path, "%s/hair_segmentation.fct", dir);
+    if (cv_read_file(&buf, &n, tflite_path, TFL_MAX_FILE) != FACET_OK) {
         CHECKF(0, "%s: run make weights", facet_error());
         return check_report();
     }
-    if (wt_open(&w, FCT_PATH, 0) != FACET_OK)
+    if (wt_open(&w, fct_path, 0) != FACET_OK)
         CHECKF(0, "%s: run make weights", facet_error());
 
     if (do_bench) {
@@ -1242,6 +1252,6 @@ int main(int argc, char **argv)
         }
     }
     wt_close(w);
-    free(buf);
+    facet_free(buf);
     return check_report();
 }

@@ -29,6 +29,18 @@ static void usage(FILE *f)
             "\nFACET_ISA=scalar|avx2|avx512 forces a kernel path.\n");
 }
 
+static int cmp_double(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+double bench_median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 // A decimal count in [1, max], the whole string; 0 if it is not one.
 static int parse_count(int *out, const char *s, long max)
 {

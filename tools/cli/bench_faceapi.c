@@ -45,14 +45,6 @@ typedef struct nets {
 } nets;
 
 enum { PART_DETECT, PART_SSD, PART_LM68, PART_FREC, PARTS };
-static const char *const part_names[PARTS] = {"detect", "ssd", "lm68",
-                                              "descriptor"};
-
-static int cmp_double(const void *x, const void *y)
-{
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
-}
 
 // Process CPU seconds (all threads).
 static double cpu_now(void)
@@ -63,11 +55,8 @@ static double cpu_now(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+static const char *const part_names[PARTS] = {"detect", "ssd", "lm68",
+                                              "descriptor"};
 
 // One call of a part.
 static facet_status run_part(nets *n, int part)
@@ -103,8 +92,8 @@ static facet_status setup(nets *n)
 
     for (int i = 0; i < 3 && st == FACET_OK; i++) {
         char path[1024];
-        snprintf(path, sizeof path, "%s/%s.fct", dir ? dir : "weights",
-                 files[i]);
+        snprintf(path, sizeof path, "%s/%s.fct",
+                 dir && dir[0] ? dir : "weights", files[i]);
         st = wt_open(&n->w[i], path, 0);
     }
     if (st == FACET_OK)
@@ -165,7 +154,7 @@ int bench_faceapi(const bench_opts *o)
     }
     st = t ? setup(&n) : facet_fail(FACET_E_NOMEM, "bench faceapi");
     if (st != FACET_OK) {
-        fprintf(stderr, "facet bench faceapi: %s: %s (run make weights)\n",
+        fprintf(stderr, "facet bench faceapi: %s: %s\n",
                 facet_status_str(st), facet_error());
         teardown(&n);
         free(t);
@@ -191,8 +180,8 @@ int bench_faceapi(const bench_opts *o)
             }
             if (st != FACET_OK)
                 break;
-            med = median(t, reps);
-            cpu = median(c, reps);
+            med = bench_median(t, reps);
+            cpu = bench_median(c, reps);
             printf("faceapi %-10s %7d %10.2f %10.2f %10.2f\n",
                    part_names[p], threads[i], 1e3 * med, 1e3 * t[0],
                    1e3 * cpu);

@@ -35,18 +35,6 @@ static const struct {
 };
 enum { NSHAPES = sizeof shapes / sizeof shapes[0] };
 
-static int cmp_double(const void *x, const void *y)
-{
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 // One run of the FMA loop on `threads` threads; GFLOP/s over all of them.
 static double peak_once(facet_isa isa, int threads, long iters)
 {
@@ -148,7 +136,8 @@ int bench_gemm(const bench_opts *o)
                 if (i >= 0)
                     times[i] = facet_now() - t0;
             }
-            gf[s][t] = 2.0 * m * n * (double)k / median(times, nr) * 1e-9;
+            gf[s][t] = 2.0 * m * n * (double)k /
+                       bench_median(times, nr) * 1e-9;
             facet_free(scratch);
         }
     }

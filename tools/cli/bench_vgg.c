@@ -40,18 +40,6 @@ static const int conv_cout[NN_VGG16_CONVS] = {64, 64, 128, 128, 256, 256,
 static const int conv_side[NN_VGG16_CONVS] = {224, 224, 112, 112, 56, 56,
                                               56, 28, 28, 28, 14, 14, 14};
 
-static int cmp_double(const void *x, const void *y)
-{
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 // A "Vm...:" line of /proc/self/status in bytes; 0 if unreadable.
 static double proc_status_bytes(const char *key)
 {
@@ -152,11 +140,11 @@ static int run(const float *const *params, int threads, int batch, int reps,
     }
     if (stage)
         for (int i = 0; i < STAGES; i++)
-            stage[i] = median(st_t + i * reps, reps);
+            stage[i] = bench_median(st_t + i * reps, reps);
     best = t[0];
     for (int r = 1; r < reps; r++)
         best = t[r] < best ? t[r] : best;
-    med = median(t, reps);
+    med = bench_median(t, reps);
     printf("vgg16 %7d %5d %12.1f %10.1f %13.1f\n", threads, batch, med * 1e3,
            best * 1e3, flops / med * 1e-9);
     fflush(stdout);

@@ -12,6 +12,9 @@ typedef struct bench_opts {
     int threads;
     int reps;
 } bench_opts;
+// Median of v[0..n-1], n >= 1 (sorts v in place).
+double bench_median(double *v, int n);
+
 int bench_gemm(const bench_opts *o);  // bench_gemm.c
 int bench_vgg(const bench_opts *o);   // bench_vgg.c
 int bench_faceapi(const bench_opts *o);  // bench_faceapi.c

@@ -68,6 +68,7 @@
 
 #include "../../linalg/base.h"
 #include "../../weights/weights.h"
+#include "convert_io.h"
 #include "protobuf.h"
 
 // Sanity caps for sizes read from a file (VGG-Face: 580 MB, 39 layers, its
@@ -886,15 +887,15 @@ facet_status caffe_convert_file(const char *in, const char *out,
 }
 
 #ifndef CONVERT_CAFFE_NO_MAIN
-static int usage(void)
+static int usage(FILE *f, int status)
 {
-    fprintf(stderr,
+    fprintf(f,
             "usage: convert_caffe [--fc] [--any-width] IN.caffemodel "
             "OUT.fct\n"
             "       convert_caffe --dump IN.caffemodel\n"
             "  --fc         also convert fc6, fc7, fc8 (adds about 520 MB)\n"
             "  --any-width  accept narrower layers (test models)\n");
-    return 2;
+    return status;
 }
 
 int main(int argc, char **argv)
@@ -904,6 +905,8 @@ int main(int argc, char **argv)
     int nfiles = 0, dump = 0;
     facet_status s;
 
+    if (cv_wants_help(argc, argv))
+        return usage(stdout, 0);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--fc"))
             o.fc = 1;
@@ -912,12 +915,12 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--dump"))
             dump = 1;
         else if (argv[i][0] == '-' || nfiles == 2)
-            return usage();
+            return usage(stderr, 2);
         else
             files[nfiles++] = argv[i];
     }
     if (nfiles != (dump ? 1 : 2))
-        return usage();
+        return usage(stderr, 2);
     if (dump) {
         pb_file f;
         caffe_net net;
@@ -931,11 +934,11 @@ int main(int argc, char **argv)
         }
     } else if ((s = caffe_convert_file(files[0], files[1], &o)) ==
                FACET_OK) {
-        printf("convert_caffe: %s -> %s (conv1_1 .. conv5_3%s)\n", files[0],
-               files[1], o.fc ? ", fc6 .. fc8" : "");
+        fprintf(stderr, "convert_caffe: %s -> %s (conv1_1 .. conv5_3%s)\n",
+                files[0], files[1], o.fc ? ", fc6 .. fc8" : "");
     }
     if (s != FACET_OK) {
-        fprintf(stderr, "convert_caffe: %s\n", facet_error());
+        cv_report_error("convert_caffe");
         return 1;
     }
     return 0;

@@ -44,6 +44,7 @@
 
 #include "../../linalg/base.h"
 #include "../../weights/weights.h"
+#include "convert_io.h"
 
 // Sanity caps for sizes read from a file (the 68-point model has 15
 // cascades of 500 trees of depth 5, 400 feature pixels, 68 parts).
@@ -528,43 +529,6 @@ static facet_status dlib_sp_write(const dlib_sp *sp, const char *path,
 }
 
 #ifndef CONVERT_DLIB_NO_MAIN
-// Read a whole file into memory (capped).
-static facet_status read_file(uint8_t **out, size_t *size, const char *path)
-{
-    FILE *fp = fopen(path, "rb");
-    long n;
-    uint8_t *buf;
-
-    *out = NULL;
-    if (!fp)
-        return facet_fail(FACET_E_IO, "%s: cannot open: %s", path,
-                          strerror(errno));
-    if (fseek(fp, 0, SEEK_END) != 0 || (n = ftell(fp)) < 0 ||
-        fseek(fp, 0, SEEK_SET) != 0) {
-        fclose(fp);
-        return facet_fail(FACET_E_IO, "%s: cannot seek", path);
-    }
-    if ((uint64_t)n > DLIB_MAX_FILE) {
-        fclose(fp);
-        return facet_fail(FACET_E_TOO_LARGE, "%s: %ld bytes is too large",
-                          path, n);
-    }
-    buf = malloc(n ? (size_t)n : 1);
-    if (!buf) {
-        fclose(fp);
-        return facet_fail(FACET_E_NOMEM, "%s: out of memory", path);
-    }
-    if (fread(buf, 1, (size_t)n, fp) != (size_t)n) {
-        free(buf);
-        fclose(fp);
-        return facet_fail(FACET_E_IO, "%s: short read", path);
-    }
-    fclose(fp);
-    *out = buf;
-    *size = (size_t)n;
-    return FACET_OK;
-}
-
 int main(int argc, char **argv)
 {
     uint8_t *buf;
@@ -573,23 +537,25 @@ int main(int argc, char **argv)
     char source[1024];
     const char *base;
     facet_status s;
+    int help = cv_wants_help(argc, argv);
 
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s MODEL.dat OUT.fct\n"
+    if (help || argc != 3) {
+        fprintf(help ? stdout : stderr, "usage: convert_dlib "
+                "MODEL.dat OUT.fct\n"
                 "Converts a dlib shape_predictor (e.g. "
                 "shape_predictor_68_face_landmarks.dat) to a facet weight "
-                "file.\n", argv[0]);
-        return 2;
+                "file.\n");
+        return help ? 0 : 2;
     }
 
     // Parse, then write; the source names the file without its folder.
-    s = read_file(&buf, &size, argv[1]);
+    s = cv_read_file(&buf, &size, argv[1], DLIB_MAX_FILE);
     if (s == FACET_OK) {
         s = dlib_sp_parse(&sp, buf, size, argv[1]);
-        free(buf);
+        facet_free(buf);
     }
     if (s != FACET_OK) {
-        fprintf(stderr, "convert_dlib: %s\n", facet_error());
+        cv_report_error("convert_dlib");
         return 1;
     }
     base = strrchr(argv[1], '/');
@@ -599,11 +565,11 @@ int main(int argc, char **argv)
              "/usr/share/dlib/)", base);
     s = dlib_sp_write(&sp, argv[2], source);
     if (s != FACET_OK) {
-        fprintf(stderr, "convert_dlib: %s\n", facet_error());
+        cv_report_error("convert_dlib");
         dlib_sp_free(&sp);
         return 1;
     }
-    printf("convert_dlib: %s -> %s: %d parts, %d cascades x %d trees of "
+    fprintf(stderr, "convert_dlib: %s -> %s: %d parts, %d cascades x %d trees of "
            "depth %d, %d feature pixels per cascade\n", argv[1], argv[2],
            sp.parts, sp.cascades, sp.trees, tree_depth(sp.splits),
            sp.features);

@@ -60,6 +60,7 @@
 
 #include "../../linalg/base.h"
 #include "../../weights/weights.h"
+#include "convert_io.h"
 #include "protobuf.h"   // pb_file: the file mapping
 
 // Sanity caps for sizes read from a file.
@@ -957,8 +958,8 @@ void mcn_dump(FILE *fp, const mat_file *m)
     for (int i = 0; i < m->nvars; i++) {
         const mat_node *v = &m->vars[i];
 
-        fprintf(fp, "variable %s: class %d, %d dims:", v->name, v->cls,
-                v->ndims);
+        fprintf(fp, "variable %s: class %d, %d dims:", cv_safe(v->name),
+                v->cls, v->ndims);
         for (int d = 0; d < v->ndims; d++)
             fprintf(fp, " %lld", (long long)v->dims[d]);
         fputc('\n', fp);
@@ -970,8 +971,8 @@ void mcn_dump(FILE *fp, const mat_file *m)
 
         mat_str(buf, sizeof buf, mat_field(l, 0, "name"));
         mat_str(type, sizeof type, mat_field(l, 0, "type"));
-        fprintf(fp, "%4llu  %-12s %-8s", (unsigned long long)i + 1, buf,
-                type);
+        fprintf(fp, "%4llu  %-12s %-8s", (unsigned long long)i + 1,
+                cv_safe(buf), cv_safe(type));
         wc = mat_field(l, 0, "weights");
         for (uint64_t j = 0; wc && wc->cls == MX_CELL && j < wc->count;
              j++) {
@@ -985,14 +986,14 @@ void mcn_dump(FILE *fp, const mat_file *m)
 }
 
 #ifndef CONVERT_MATCONVNET_NO_MAIN
-static int usage(void)
+static int usage(FILE *f, int status)
 {
-    fprintf(stderr,
+    fprintf(f,
             "usage: convert_matconvnet [--fc] [--any-width] IN.mat OUT.fct\n"
             "       convert_matconvnet --dump IN.mat\n"
             "  --fc         also convert fc6, fc7, fc8 (adds about 520 MB)\n"
             "  --any-width  accept narrower layers (test models)\n");
-    return 2;
+    return status;
 }
 
 int main(int argc, char **argv)
@@ -1002,6 +1003,8 @@ int main(int argc, char **argv)
     int nfiles = 0, dump = 0;
     facet_status s;
 
+    if (cv_wants_help(argc, argv))
+        return usage(stdout, 0);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--fc"))
             o.fc = 1;
@@ -1010,12 +1013,12 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--dump"))
             dump = 1;
         else if (argv[i][0] == '-' || nfiles == 2)
-            return usage();
+            return usage(stderr, 2);
         else
             files[nfiles++] = argv[i];
     }
     if (nfiles != (dump ? 1 : 2))
-        return usage();
+        return usage(stderr, 2);
     if (dump) {
         pb_file f;
         mat_file m;
@@ -1029,11 +1032,12 @@ int main(int argc, char **argv)
         }
     } else if ((s = mcn_convert_file(files[0], files[1], &o)) ==
                FACET_OK) {
-        printf("convert_matconvnet: %s -> %s (conv1_1 .. conv5_3%s)\n",
-               files[0], files[1], o.fc ? ", fc6 .. fc8" : "");
+        fprintf(stderr, "convert_matconvnet: %s -> %s (conv1_1 .. "
+                "conv5_3%s)\n", files[0], files[1],
+                o.fc ? ", fc6 .. fc8" : "");
     }
     if (s != FACET_OK) {
-        fprintf(stderr, "convert_matconvnet: %s\n", facet_error());
+        cv_report_error("convert_matconvnet");
         return 1;
     }
     return 0;

@@ -97,6 +97,7 @@
 
 #include "../../linalg/base.h"
 #include "../../weights/weights.h"
+#include "convert_io.h"
 
 // Sanity caps on the inputs.
 #define MAX_JSON_BYTES ((size_t)256 << 20)
@@ -181,7 +182,9 @@ typedef struct tfg_layer {
 } tfg_layer;
 
 typedef struct tfg_model {
-    const char *path;             // the JSON file, for messages
+    const char *path;             // the JSON file, for messages; once
+                                  // the weights are read, "JSON + BIN"
+    char *paths;                  // that second form (owned)
     cJSON *root;
     tfg_weight *w;
     int nw;
@@ -218,51 +221,12 @@ static void model_free(tfg_model *m)
     free(m->order);
     free(m->layer);
     cJSON_Delete(m->root);
+    free(m->paths);
     memset(m, 0, sizeof(*m));
 }
 
 // ---------------------------------------------------------------------------
 // Small helpers
-
-static facet_status read_file(unsigned char **out, size_t *size,
-                              const char *path, size_t cap)
-{
-    FILE *f = fopen(path, "rb");
-    unsigned char *buf;
-    long n;
-
-    *out = NULL;
-    if (!f)
-        return facet_fail(FACET_E_IO, "%s: cannot open: %s", path,
-                          strerror(errno));
-    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 ||
-        fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        return facet_fail(FACET_E_IO, "%s: cannot seek", path);
-    }
-    if ((size_t)n > cap) {
-        fclose(f);
-        return facet_fail(FACET_E_TOO_LARGE, "%s: %ld bytes, more than the "
-                          "cap of %zu", path, n, cap);
-    }
-
-    // One spare byte for the JSON terminator.
-    buf = malloc((size_t)n + 1);
-    if (!buf) {
-        fclose(f);
-        return facet_fail(FACET_E_NOMEM, "%s: out of memory", path);
-    }
-    if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        fclose(f);
-        free(buf);
-        return facet_fail(FACET_E_IO, "%s: read error", path);
-    }
-    fclose(f);
-    buf[n] = 0;
-    *out = buf;
-    *size = (size_t)n;
-    return FACET_OK;
-}
 
 // Decode base64 text (the JSON form of protobuf bytes) into out (cap
 // bytes, NUL-terminated). -1 on bad input or overflow, else the length.
@@ -1302,23 +1266,34 @@ static facet_status build_layers(tfg_model *m)
 static facet_status model_load(tfg_model *m, const char *json_path,
                                const char *bin_path, const profile *p)
 {
-    unsigned char *json = NULL, *bin = NULL;
-    size_t njson, nbin;
+    uint8_t *json = NULL, *bin = NULL;
+    size_t njson, nbin, npaths;
     const cJSON *sig;
     facet_status s;
 
     memset(m, 0, sizeof(*m));
     m->path = json_path;
-    if ((s = read_file(&json, &njson, json_path, MAX_JSON_BYTES)) != FACET_OK)
+    if ((s = cv_read_file(&json, &njson, json_path, MAX_JSON_BYTES)) !=
+        FACET_OK)
         return s;
     m->root = cJSON_ParseWithLength((const char *)json, njson);
-    free(json);
+    facet_free(json);
     if (!m->root || !cJSON_IsObject(m->root))
         return facet_fail(FACET_E_FORMAT, "%s: not a JSON object", json_path);
-    if ((s = read_file(&bin, &nbin, bin_path, MAX_BIN_BYTES)) != FACET_OK)
+    if ((s = cv_read_file(&bin, &nbin, bin_path, MAX_BIN_BYTES)) != FACET_OK)
         return s;
     s = read_manifest(m, bin, nbin, bin_path);
-    free(bin);
+    facet_free(bin);
+
+    // From here on the graph (JSON) meets the constants (BIN): a fault may
+    // lie in either, so messages name both.
+    npaths = strlen(json_path) + strlen(bin_path) + 4;
+    if (s == FACET_OK && !(m->paths = malloc(npaths)))
+        s = facet_fail(FACET_E_NOMEM, "%s: out of memory", json_path);
+    if (s == FACET_OK) {
+        snprintf(m->paths, npaths, "%s + %s", json_path, bin_path);
+        m->path = m->paths;
+    }
     if (s != FACET_OK || (s = read_nodes(m)) != FACET_OK ||
         (s = topo_order(m)) != FACET_OK || (s = find_input(m)) != FACET_OK)
         return s;
@@ -1534,6 +1509,17 @@ static facet_status list_model(const tfg_model *m)
     return s;
 }
 
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: convert_tfgraph MODEL IN.json IN.bin OUT.fct\n"
+               "       convert_tfgraph --list IN.json IN.bin\n"
+               "Converts a TF.js graph model to a facet weight file, or "
+               "lists its layers.\nMODEL:");
+    for (size_t i = 0; i < sizeof profiles / sizeof profiles[0]; i++)
+        fprintf(f, " %s", profiles[i].model);
+    fprintf(f, "\n");
+}
+
 int main(int argc, char **argv)
 {
     const profile *p = NULL;
@@ -1541,25 +1527,35 @@ int main(int argc, char **argv)
     facet_status s;
     int list = argc == 4 && !strcmp(argv[1], "--list");
 
-    if (!list && argc == 5)
+    if (cv_wants_help(argc, argv)) {
+        usage(stdout);
+        return 0;
+    }
+    if (!list && argc != 5) {
+        usage(stderr);
+        return 2;
+    }
+    if (!list) {
         for (size_t i = 0; i < sizeof profiles / sizeof profiles[0]; i++)
             if (!strcmp(argv[1], profiles[i].model))
                 p = &profiles[i];
-    if (!list && !p) {
-        fprintf(stderr,
-                "usage: convert_tfgraph MODEL IN.json IN.bin OUT.fct\n"
-                "       convert_tfgraph --list IN.json IN.bin\n"
-                "MODEL: faceres\n");
-        return 2;
+        if (!p) {
+            fprintf(stderr, "convert_tfgraph: unknown model '%s' (known:",
+                    cv_safe(argv[1]));
+            for (size_t i = 0; i < sizeof profiles / sizeof profiles[0]; i++)
+                fprintf(stderr, " %s", profiles[i].model);
+            fprintf(stderr, ")\n");
+            return 2;
+        }
     }
     s = model_load(&m, argv[2], argv[3], p);
     if (s == FACET_OK)
         s = list ? list_model(&m) : write_fct(&m, p, argv[4]);
     if (s != FACET_OK)
-        fprintf(stderr, "convert_tfgraph: %s\n", facet_error());
+        cv_report_error("convert_tfgraph");
     else if (!list)
-        printf("convert_tfgraph: %s: %d layers -> %s\n", argv[2], m.nlayer,
-               argv[4]);
+        fprintf(stderr, "convert_tfgraph: %s: %d layers -> %s\n", argv[2],
+                m.nlayer, argv[4]);
     model_free(&m);
     return s == FACET_OK ? 0 : 1;
 }

@@ -63,6 +63,7 @@
 
 #include "../../linalg/base.h"
 #include "../../weights/weights.h"
+#include "convert_io.h"
 
 // Sanity caps on what a manifest may ask for.
 #define CONV_MAX_JSON (64u << 20)        // manifest file bytes
@@ -101,45 +102,6 @@ static size_t stored_size(const tfjs_spec *s)
 
 // ---------------------------------------------------------------------------
 // Files
-
-// Whole file into a malloc'ed buffer (plus a NUL, for JSON), at most `cap`
-// bytes.
-static facet_status read_file(unsigned char **out, size_t *size,
-                              const char *path, uint64_t cap)
-{
-    FILE *f = fopen(path, "rb");
-    unsigned char *buf = NULL;
-    long len;
-
-    *out = NULL;
-    if (!f)
-        return facet_fail(FACET_E_IO, "%s: %s", path, strerror(errno));
-    if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 ||
-        fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        return facet_fail(FACET_E_IO, "%s: cannot determine size", path);
-    }
-    if ((uint64_t)len > cap) {
-        fclose(f);
-        return facet_fail(FACET_E_TOO_LARGE, "%s: %ld bytes exceed the cap "
-                          "of %llu", path, len, (unsigned long long)cap);
-    }
-    buf = malloc((size_t)len + 1);
-    if (!buf) {
-        fclose(f);
-        return facet_fail(FACET_E_NOMEM, "%s: out of memory", path);
-    }
-    if (fread(buf, 1, (size_t)len, f) != (size_t)len) {
-        free(buf);
-        fclose(f);
-        return facet_fail(FACET_E_IO, "%s: short read", path);
-    }
-    fclose(f);
-    buf[len] = 0;
-    *out = buf;
-    *size = (size_t)len;
-    return FACET_OK;
-}
 
 // The folder part of `path` ("" or ending in '/'), into dst.
 static void folder_of(char *dst, size_t cap, const char *path)
@@ -287,7 +249,8 @@ static facet_status load_group(unsigned char **out, size_t *size,
                           "array", manifest);
     cJSON_ArrayForEach(p, paths) {
         char file[4096];
-        unsigned char *shard, *grown;
+        uint8_t *shard;
+        unsigned char *grown;
         size_t n;
         if (!cJSON_IsString(p) || !p->valuestring[0] ||
             p->valuestring[0] == '/') {
@@ -301,19 +264,19 @@ static facet_status load_group(unsigned char **out, size_t *size,
                             manifest);
             goto fail;
         }
-        st = read_file(&shard, &n, file, CONV_MAX_GROUP - total);
+        st = cv_read_file(&shard, &n, file, CONV_MAX_GROUP - total);
         if (st != FACET_OK)
             goto fail;
         grown = realloc(all, total + n + 1);
         if (!grown) {
-            free(shard);
+            facet_free(shard);
             st = facet_fail(FACET_E_NOMEM, "%s: out of memory", file);
             goto fail;
         }
         all = grown;
         memcpy(all + total, shard, n);
         total += n;
-        free(shard);
+        facet_free(shard);
     }
     *out = all;
     *size = total;
@@ -487,6 +450,98 @@ static facet_status write_list_meta(wt_writer *wr, const char *key,
     return wt_writer_meta(wr, key, WT_FLOAT64, (size_t)n, v);
 }
 
+// Check the metadata options before reading the model, by the rules the
+// weight format puts on the reserved keys (FORMAT.md "Reserved keys"), so
+// that a mistake is reported as the option's, not the output file's.
+static facet_status check_options(const options *o)
+{
+    static const char *const reserved[] = {
+        "name", "source", "license", "source_format", "input_shape",
+        "channel_order", "mean", "std"};
+    double v[CONV_MAX_VALUES];
+    int c = 0, n;
+
+    if (!o->source[0] || !o->license[0])
+        return facet_fail(FACET_E_ARG, "--source and --license must not be "
+                          "empty");
+    if (o->name && (!o->name[0] || strlen(o->name) > WT_MAX_NAME))
+        return facet_fail(FACET_E_ARG, "--name must be 1..%d bytes",
+                          WT_MAX_NAME);
+
+    // --input-shape C,H,W: 1 <= C <= 64, 0 <= H, W <= 65536, integers.
+    if (o->input_shape) {
+        n = parse_list(v, CONV_MAX_VALUES, o->input_shape);
+        if (n != 3 || v[0] < 1 || v[0] > 64 || v[1] < 0 || v[1] > 65536 ||
+            v[2] < 0 || v[2] > 65536 || v[0] != floor(v[0]) ||
+            v[1] != floor(v[1]) || v[2] != floor(v[2]))
+            return facet_fail(FACET_E_ARG, "--input-shape '%s': want C,H,W "
+                              "integers, 1 <= C <= 64, 0 <= H, W <= 65536",
+                              o->input_shape);
+        c = (int)v[0];
+    }
+
+    // --channel-order: RGB or BGR for 3 channels, GRAY for 1.
+    if (o->channel_order) {
+        const char *s = o->channel_order;
+        int want = !strcmp(s, "GRAY") ? 1 :
+                   (!strcmp(s, "RGB") || !strcmp(s, "BGR")) ? 3 : 0;
+        if (!want)
+            return facet_fail(FACET_E_ARG, "--channel-order '%s': want RGB, "
+                              "BGR or GRAY", s);
+        if (c && c != want)
+            return facet_fail(FACET_E_ARG, "--channel-order %s does not "
+                              "match the %d channels of --input-shape", s, c);
+    }
+
+    // --mean, --std: C finite values each (std > 0); C from --input-shape.
+    for (int k = 0; k < 2; k++) {
+        const char *text = k ? o->std : o->mean;
+        const char *opt = k ? "--std" : "--mean";
+        if (!text)
+            continue;
+        if (!c)
+            return facet_fail(FACET_E_ARG, "%s needs --input-shape (one "
+                              "value per channel)", opt);
+        n = parse_list(v, CONV_MAX_VALUES, text);
+        if (n != c)
+            return facet_fail(FACET_E_ARG, "%s '%s': want %d numbers, one "
+                              "per channel of --input-shape", opt, text, c);
+        for (int i = 0; i < n; i++)
+            if (k && !(v[i] > 0))
+                return facet_fail(FACET_E_ARG, "%s '%s': value %d (%g) is "
+                                  "not > 0", opt, text, i, v[i]);
+    }
+
+    // --meta-*: keys not reserved nor repeated; numbers that parse.
+    for (int i = 0; i < o->meta_count; i++) {
+        const meta_opt *m = &o->meta[i];
+        const char *opt = m->type == WT_STRING  ? "--meta-str"
+                          : m->type == WT_INT64 ? "--meta-i64"
+                                                : "--meta-f64";
+        for (size_t r = 0; r < sizeof reserved / sizeof *reserved; r++)
+            if (!strcmp(m->key, reserved[r]))
+                return facet_fail(FACET_E_ARG, "%s %s=...: '%s' is a "
+                                  "reserved key (use its own option)", opt,
+                                  m->key, m->key);
+        for (int j = 0; j < i; j++)
+            if (!strcmp(m->key, o->meta[j].key))
+                return facet_fail(FACET_E_ARG, "%s %s=...: key given "
+                                  "twice", opt, m->key);
+        if (m->type == WT_STRING)
+            continue;
+        n = parse_list(v, CONV_MAX_VALUES, m->value);
+        if (n <= 0)
+            return facet_fail(FACET_E_ARG, "%s %s=%s: not a list of at most "
+                              "%d numbers", opt, m->key, m->value,
+                              CONV_MAX_VALUES);
+        for (int j = 0; m->type == WT_INT64 && j < n; j++)
+            if (v[j] != floor(v[j]) || fabs(v[j]) > 9.0e15)
+                return facet_fail(FACET_E_ARG, "%s %s=%s: %g is not an "
+                                  "integer", opt, m->key, m->value, v[j]);
+    }
+    return FACET_OK;
+}
+
 // The default model name: the manifest's file name without its suffix.
 static void default_name(char *dst, size_t cap, const char *manifest)
 {
@@ -597,7 +652,7 @@ static facet_status convert_groups(wt_writer *wr, tally *t,
                 at += bytes;
                 t->skipped++;
                 if (!wr)
-                    printf("%-60s %s (skipped)\n", s.name,
+                    printf("%-60s %s (skipped)\n", cv_safe(s.name),
                            s.count ? "string" : "empty");
                 wi++;
                 continue;
@@ -611,7 +666,8 @@ static facet_status convert_groups(wt_writer *wr, tally *t,
                 break;
             }
             if (!wr) {
-                printf("%-60s %s[", s.name, dtype_names[s.dtype]);
+                printf("%-60s %s[", cv_safe(s.name),
+                       dtype_names[s.dtype]);
                 for (int i = 0; i < s.ndim; i++)
                     printf(i ? ",%lld" : "%lld", (long long)s.dims[i]);
                 printf("] %s @%zu\n", quant_names[s.quant], at);
@@ -656,7 +712,7 @@ static facet_status convert_groups(wt_writer *wr, tally *t,
 
 static facet_status run(const options *o)
 {
-    unsigned char *text;
+    uint8_t *text;
     size_t size;
     cJSON *doc;
     const cJSON *groups;
@@ -665,11 +721,11 @@ static facet_status run(const options *o)
     facet_status st;
 
     // The manifest.
-    st = read_file(&text, &size, o->manifest, CONV_MAX_JSON);
+    st = cv_read_file(&text, &size, o->manifest, CONV_MAX_JSON);
     if (st != FACET_OK)
         return st;
     doc = cJSON_ParseWithLength((const char *)text, size);
-    free(text);
+    facet_free(text);
     if (!doc)
         return facet_fail(FACET_E_FORMAT, "%s: not valid JSON",
                           o->manifest);
@@ -711,12 +767,13 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: convert_tfjs [options] MANIFEST.json OUT.fct\n"
             "       convert_tfjs --list MANIFEST.json\n"
-            "options: --name NAME --source TEXT --license TEXT\n"
-            "         --input-shape C,H,W --channel-order RGB|BGR|GRAY\n"
-            "         --mean V,... --std V,...\n"
-            "         --meta-str KEY=TEXT --meta-i64 KEY=V,... "
+            "required: --source TEXT --license TEXT\n"
+            "options:  --name NAME\n"
+            "          --input-shape C,H,W --channel-order RGB|BGR|GRAY\n"
+            "          --mean V,... --std V,...\n"
+            "          --meta-str KEY=TEXT --meta-i64 KEY=V,... "
             "--meta-f64 KEY=V,...\n"
-            "         --f32 (widen float16 tensors)\n");
+            "          --f32 (widen float16 tensors)\n");
 }
 
 int main(int argc, char **argv)
@@ -811,10 +868,14 @@ int main(int argc, char **argv)
     }
     o.manifest = pos[0];
     o.out = o.list ? NULL : pos[1];
+    if (!o.list && check_options(&o) != FACET_OK) {
+        cv_report_error("convert_tfjs");
+        return 2;
+    }
 
     st = run(&o);
     if (st != FACET_OK) {
-        fprintf(stderr, "convert_tfjs: %s\n", facet_error());
+        cv_report_error("convert_tfjs");
         return 1;
     }
     return 0;

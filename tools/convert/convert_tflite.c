@@ -53,6 +53,7 @@
 #include "../../linalg/base.h"
 #include "../../nn/net_hair.h"
 #include "../../weights/weights.h"
+#include "convert_io.h"
 
 // ---------------------------------------------------------------------------
 // TFLite schema constants used here (schema.fbs).
@@ -750,41 +751,8 @@ fail:
     return s;
 }
 
-// Read a whole file into memory (caller frees). Caps at 1 GiB.
-static facet_status tfl_read_file(uint8_t **out, size_t *size, const char *path)
-{
-    FILE *fp = fopen(path, "rb");
-    long len;
-    uint8_t *buf;
-
-    *out = NULL;
-    *size = 0;
-    if (!fp)
-        return facet_fail(FACET_E_IO, "%s: %s", path, strerror(errno));
-    if (fseek(fp, 0, SEEK_END) != 0 || (len = ftell(fp)) < 0 ||
-        fseek(fp, 0, SEEK_SET) != 0) {
-        fclose(fp);
-        return facet_fail(FACET_E_IO, "%s: cannot determine the size", path);
-    }
-    if (len > (1L << 30)) {
-        fclose(fp);
-        return facet_fail(FACET_E_TOO_LARGE, "%s: %ld bytes", path, len);
-    }
-    buf = malloc(len ? (size_t)len : 1);
-    if (!buf) {
-        fclose(fp);
-        return facet_fail(FACET_E_NOMEM, "%s: out of memory", path);
-    }
-    if (fread(buf, 1, (size_t)len, fp) != (size_t)len) {
-        fclose(fp);
-        free(buf);
-        return facet_fail(FACET_E_IO, "%s: short read", path);
-    }
-    fclose(fp);
-    *out = buf;
-    *size = (size_t)len;
-    return FACET_OK;
-}
+// Largest .tflite file read (the hair model is about 400 KiB).
+#define TFL_MAX_FILE (UINT64_C(1) << 30)
 
 // Name of an operator for messages and the dump.
 static const char *tfl_op_name(const tfl_op *op)
@@ -818,7 +786,7 @@ static void tfl_dump(FILE *out, const tfl_model *m)
         for (int d = 0; d < t->rank; d++)
             fprintf(out, d ? " %d" : "%d", t->shape[d]);
         fprintf(out, "] %zu bytes  %s\n", m->buffers[t->buffer].size,
-                t->name);
+                cv_safe(t->name));
     }
     for (int i = 0; i < m->nops; i++) {
         const tfl_op *op = &m->ops[i];
@@ -1471,7 +1439,8 @@ static facet_status convert_ops(conv_ctx *x)
                 s = deconv_op(x, i);
             else
                 s = facet_fail(FACET_E_UNSUPPORTED, "%s: op %d: custom op "
-                               "\"%s\" is not supported", m->path, i, cname);
+                               "\"%s\" is not supported", m->path, i,
+                               cv_safe(cname));
             break;
         default:
             s = facet_fail(FACET_E_UNSUPPORTED, "%s: op %d: builtin op %s "
@@ -1574,6 +1543,7 @@ done:
 #ifndef CONVERT_TFLITE_NO_MAIN
 int main(int argc, char **argv)
 {
+    int help = cv_wants_help(argc, argv);
     int dump = argc == 3 && strcmp(argv[1], "--dump") == 0;
     const char *src = dump ? argv[2] : argv[1];
     uint8_t *buf = NULL;
@@ -1581,26 +1551,30 @@ int main(int argc, char **argv)
     tfl_model m;
     facet_status s;
 
-    if (argc != 3) {
-        fprintf(stderr, "usage: convert_tflite MODEL.tflite OUT.fct\n"
-                        "       convert_tflite --dump MODEL.tflite\n");
-        return 2;
+    if (help || argc != 3) {
+        fprintf(help ? stdout : stderr,
+                "usage: convert_tflite MODEL.tflite OUT.fct\n"
+                "       convert_tflite --dump MODEL.tflite\n"
+                "Converts MediaPipe's hair segmentation model to a facet "
+                "weight file,\nor lists its tensors and operators.\n");
+        return help ? 0 : 2;
     }
-    if ((s = tfl_read_file(&buf, &n, src)) != FACET_OK ||
+    if ((s = cv_read_file(&buf, &n, src, TFL_MAX_FILE)) != FACET_OK ||
         (s = tfl_parse(&m, buf, n, src)) != FACET_OK) {
-        fprintf(stderr, "convert_tflite: %s\n", facet_error());
-        free(buf);
+        cv_report_error("convert_tflite");
+        facet_free(buf);
         return 1;
     }
     if (dump) {
         tfl_dump(stdout, &m);
     } else if ((s = tfl_convert_hair(&m, argv[2])) != FACET_OK) {
-        fprintf(stderr, "convert_tflite: %s\n", facet_error());
+        cv_report_error("convert_tflite");
     } else {
-        printf("convert_tflite: %s: %d ops -> %s\n", src, m.nops, argv[2]);
+        fprintf(stderr, "convert_tflite: %s: %d ops -> %s\n", src, m.nops,
+                argv[2]);
     }
     tfl_free(&m);
-    free(buf);
+    facet_free(buf);
     return s == FACET_OK ? 0 : 1;
 }
 #endif
