@@ -72,6 +72,27 @@ static int check_isas(facet_isa isas[FACET_ISA_COUNT])
     return n;
 }
 
+// The research data folder (real photos, never committed): $FACET_DATA,
+// else ../shared/data relative to the repository root, where make test
+// runs. Tests that need it print a "skipped:" line when it is absent.
+static const char *check_data_dir(void) __attribute__((unused));
+static const char *check_data_dir(void)
+{
+    const char *d = getenv("FACET_DATA");
+
+    return d && d[0] ? d : "../shared/data";
+}
+
+// The folder of converted weights (make weights): $FACET_WEIGHTS, else
+// weights/ in the current folder.
+static const char *check_weights_dir(void) __attribute__((unused));
+static const char *check_weights_dir(void)
+{
+    const char *d = getenv("FACET_WEIGHTS");
+
+    return d && d[0] ? d : "weights";
+}
+
 // Fill with a value (NaN for outputs) or a junk byte (scratch), so that a
 // kernel that reads what it should write, or trusts scratch contents,
 // fails loudly.

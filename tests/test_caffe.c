@@ -172,13 +172,6 @@ static int meta_sums(const char *stem, double sums[3])
     return found;
 }
 
-static const char *data_dir(void)
-{
-    const char *d = getenv("FACET_DATA");
-
-    return d && *d ? d : "../shared/data";
-}
-
 // FNV-1a, 64 bits (the generator hashes the decoded pixels the same way).
 static uint64_t fnv1a64(const uint8_t *p, size_t n)
 {
@@ -198,7 +191,7 @@ static uint8_t *load_photo(const char *stem, int *w, int *h)
 {
     char line[1024], key[64], file[512], path[1024];
     unsigned long long want = 0;
-    const char *data = data_dir();
+    const char *data = check_data_dir();
     int found = 0, sw = 0, sh = 0, k = 0, pw, ph, comp;
     uint8_t *px, *out;
     FILE *f = fopen(FIXTURES "meta.txt", "r");
@@ -1780,7 +1773,7 @@ static void test_matconvnet(void)
 // a finite, not all-zero conv5_3.
 static void test_installed(void)
 {
-    const char *dir = getenv("FACET_WEIGHTS");
+    const char *dir = check_weights_dir();
     const float *params[2 * VGG_CONVS];
     char path[512];
     wt_file *wf = NULL;
@@ -1788,7 +1781,7 @@ static void test_installed(void)
     int64_t cin = 3;
     int ok = 1, w, h;
 
-    snprintf(path, sizeof path, "%s/vggface.fct", dir ? dir : "weights");
+    snprintf(path, sizeof path, "%s/vggface.fct", dir);
     if (access(path, F_OK) != 0) {
         printf("%s not installed (optional: make weights VGGFACE=/path/to/"
                "VGG_FACE.caffemodel); skipped\n", path);

@@ -303,13 +303,6 @@ static void check_digest(const float *got, size_t count, const char *key,
 static uint8_t *photo;
 static int photo_w, photo_h;
 
-static const char *data_dir(void)
-{
-    const char *d = getenv("FACET_DATA");
-
-    return d && *d ? d : "../shared/data";
-}
-
 // The photo's size, from meta.txt (the NMS checks need no pixels).
 static int load_photo_size(void)
 {
@@ -330,7 +323,7 @@ static int load_photo(void)
 {
     const entry *file = find("file", "photo");
     const double *crop = nums("photo_crop", 4);
-    const char *data = data_dir();
+    const char *data = check_data_dir();
     char path[1024];
     uint8_t *full;
     int w, h, comp, x0, y0;
@@ -376,12 +369,11 @@ static int load_photo(void)
 // says to run `make weights`.
 static wt_file *open_model(const char *name)
 {
-    const char *dir = getenv("FACET_WEIGHTS");
+    const char *dir = check_weights_dir();
     char path[1024];
     wt_file *w = NULL;
 
-    snprintf(path, sizeof path, "%s/%s.fct", dir && dir[0] ? dir : "weights",
-             name);
+    snprintf(path, sizeof path, "%s/%s.fct", dir, name);
     if (wt_open(&w, path, 0) != FACET_OK) {
         CHECKF(0, "%s", facet_error());
         return NULL;

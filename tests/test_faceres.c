@@ -123,20 +123,13 @@ static int load_fixtures(void)
     return nrefs > 0 && nsrc == NIMG;
 }
 
-static const char *data_dir(void)
-{
-    const char *d = getenv("FACET_DATA");
-
-    return d && *d ? d : "../shared/data";
-}
-
 // The input images from FACET_DATA: decoded by stb_image, each pixel
 // repeated k x k times (SZ = k x side). 0 without the files (a visible skip,
 // no failure); a file that is there but does not decode to the expected
 // size fails.
 static int load_images(void)
 {
-    const char *data = data_dir();
+    const char *data = check_data_dir();
     char path[1024];
 
     for (int i = 0; i < NIMG; i++) {
@@ -547,14 +540,13 @@ int main(void)
 {
     wt_file *wf = NULL;
     const char *b = getenv("FACET_FACERES_BENCH");
-    const char *wdir = getenv("FACET_WEIGHTS");
+    const char *wdir = check_weights_dir();
     char fct_path[1024];
 
     test_input();
     test_table();
 
-    snprintf(fct_path, sizeof fct_path, "%s/faceres.fct",
-             wdir && wdir[0] ? wdir : "weights");
+    snprintf(fct_path, sizeof fct_path, "%s/faceres.fct", wdir);
     if (wt_open(&wf, fct_path, 0) != FACET_OK) {
         CHECKF(0, "%s", facet_error());
         return check_report();

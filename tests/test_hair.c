@@ -1121,13 +1121,6 @@ static double set_iou(nn_hair *h, const char *data, const char *set,
     return *count ? sum / *count : -1;
 }
 
-static const char *data_dir(void)
-{
-    const char *d = getenv("FACET_DATA");
-
-    return d && *d ? d : "../shared/data";
-}
-
 // Thresholds. The full run (all 105 figaro, first 100 celebahq) must
 // reach the figures, 0.83 and 0.82; it measured 0.8442 and 0.8343
 // (a floating-point reference run of the same model: 0.841, 0.832). The
@@ -1136,7 +1129,7 @@ static const char *data_dir(void)
 // and for resize or summation-order differences elsewhere.
 static void test_iou(wt_file *w, int full)
 {
-    const char *data = data_dir();
+    const char *data = check_data_dir();
     int limit_f = full ? 105 : 20, limit_c = full ? 100 : 20, nf, nc;
     double want_f = full ? 0.83 : 0.89, want_c = full ? 0.82 : 0.825;
     double iou_f, iou_c, t0;
@@ -1224,11 +1217,9 @@ int main(int argc, char **argv)
     uint8_t *buf = NULL;
     size_t n = 0;
     wt_file *w = NULL;
-    const char *dir = getenv("FACET_WEIGHTS");
+    const char *dir = check_weights_dir();
 
     // The model files, under $FACET_WEIGHTS or weights/.
-    if (!dir || !*dir)
-        dir = "weights";
     snprintf(tflite_path, sizeof tflite_path,
              "%s/cache/hair_segmentation.tflite", dir);
     snprintf(fct_path, sizeof fct_path, "%s/hair_segmentation.fct", dir);

@@ -529,10 +529,9 @@ static void test_synthetic_predict(void)
 
 static const char *weights_path(char *buf, size_t cap)
 {
-    const char *dir = getenv("FACET_WEIGHTS");
+    const char *dir = check_weights_dir();
 
-    snprintf(buf, cap, "%s/dlib_landmarks68.fct",
-             dir && dir[0] ? dir : "weights");
+    snprintf(buf, cap, "%s/dlib_landmarks68.fct", dir);
     return buf;
 }
 
@@ -612,14 +611,6 @@ static int photo_load(photo *p, const char *path)
     return 1;
 }
 
-// The research data folder: $FACET_DATA, else ../shared/data.
-static const char *data_dir(void)
-{
-    const char *d = getenv("FACET_DATA");
-
-    return d && d[0] ? d : "../shared/data";
-}
-
 static void sort_doubles(double *v, int n)
 {
     for (int i = 1; i < n; i++)
@@ -655,7 +646,7 @@ static double time_face(const face_landmarks *lm, const uint8_t *img, int w,
 static void test_parity(const face_landmarks *lm)
 {
     const char *fixtures = "tests/data/dlib/landmarks.txt";
-    const char *data = data_dir();
+    const char *data = check_data_dir();
     char path[1400], line[512], file[256] = "", src[16];
     FILE *f;
     struct stat st;
