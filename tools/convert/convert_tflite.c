@@ -432,22 +432,39 @@ static void tfl_free(tfl_model *m)
     memset(m, 0, sizeof(*m));
 }
 
+// The table vector `id` of `t` into *v, and a zeroed array of v->len items
+// (at least one, so that an empty vector still gets a pointer): the
+// prologue of every reader below. NULL, with *s set, on failure or a
+// vector longer than `cap` items.
+static void *read_vec(fb_vec *v, facet_status *s, size_t item_size,
+                      uint32_t cap, const fb *f, const fb_table *t, int id,
+                      const char *what)
+{
+    void *items;
+
+    if ((*s = fb_vector(v, f, t, id, 4, what)) != FACET_OK)
+        return NULL;
+    if (v->len > cap) {
+        *s = facet_fail(FACET_E_TOO_LARGE, "%s: %s: %u items, more than %u",
+                        f->path, what, v->len, cap);
+        return NULL;
+    }
+    if (!(items = calloc(v->len ? v->len : 1, item_size)))
+        *s = facet_fail(FACET_E_NOMEM, "%s: out of memory", f->path);
+    return items;
+}
+
 // Model.operator_codes (Model field 1); OperatorCode: 0
 // deprecated_builtin_code (byte), 1 custom_code, 2 version,
 // 3 builtin_code (int).
 static facet_status read_codes(tfl_model *m, const fb *f, const fb_table *root)
 {
     fb_vec v;
-    facet_status s = fb_vector(&v, f, root, 1, 4, "Model.operator_codes");
+    facet_status s;
 
-    if (s != FACET_OK)
+    if (!(m->codes = read_vec(&v, &s, sizeof(*m->codes), 10000, f, root,
+                              1, "Model.operator_codes")))
         return s;
-    if (v.len > 10000)
-        return facet_fail(FACET_E_TOO_LARGE, "%s: %u operator codes",
-                          f->path, v.len);
-    m->codes = calloc(v.len ? v.len : 1, sizeof(*m->codes));
-    if (!m->codes)
-        return facet_fail(FACET_E_NOMEM, "%s: out of memory", f->path);
     m->ncodes = (int)v.len;
     for (uint32_t i = 0; i < v.len; i++) {
         fb_table t;
@@ -475,13 +492,11 @@ static facet_status read_buffers(tfl_model *m, const fb *f,
                                  const fb_table *root)
 {
     fb_vec v;
-    facet_status s = fb_vector(&v, f, root, 4, 4, "Model.buffers");
+    facet_status s;
 
-    if (s != FACET_OK)
+    if (!(m->buffers = read_vec(&v, &s, sizeof(*m->buffers), INT32_MAX,
+                                f, root, 4, "Model.buffers")))
         return s;
-    m->buffers = calloc(v.len ? v.len : 1, sizeof(*m->buffers));
-    if (!m->buffers)
-        return facet_fail(FACET_E_NOMEM, "%s: out of memory", f->path);
     m->nbuffers = (int)v.len;
     for (uint32_t i = 0; i < v.len; i++) {
         fb_table t;
@@ -515,16 +530,12 @@ static facet_status read_tensors(tfl_model *m, const fb *f,
                                  const fb_table *sg)
 {
     fb_vec v;
-    facet_status s = fb_vector(&v, f, sg, 0, 4, "SubGraph.tensors");
+    facet_status s;
 
-    if (s != FACET_OK)
+    if (!(m->tensors = read_vec(&v, &s, sizeof(*m->tensors),
+                                TFL_MAX_TENSORS, f, sg, 0,
+                                "SubGraph.tensors")))
         return s;
-    if (v.len > TFL_MAX_TENSORS)
-        return facet_fail(FACET_E_TOO_LARGE, "%s: %u tensors", f->path,
-                          v.len);
-    m->tensors = calloc(v.len ? v.len : 1, sizeof(*m->tensors));
-    if (!m->tensors)
-        return facet_fail(FACET_E_NOMEM, "%s: out of memory", f->path);
     m->ntensors = (int)v.len;
     for (uint32_t i = 0; i < v.len; i++) {
         tfl_tensor *x = &m->tensors[i];
@@ -629,16 +640,11 @@ static facet_status read_options(tfl_op *op, const fb *f, int type,
 static facet_status read_ops(tfl_model *m, const fb *f, const fb_table *sg)
 {
     fb_vec v;
-    facet_status s = fb_vector(&v, f, sg, 3, 4, "SubGraph.operators");
+    facet_status s;
 
-    if (s != FACET_OK)
+    if (!(m->ops = read_vec(&v, &s, sizeof(*m->ops), TFL_MAX_OPS, f, sg,
+                            3, "SubGraph.operators")))
         return s;
-    if (v.len > TFL_MAX_OPS)
-        return facet_fail(FACET_E_TOO_LARGE, "%s: %u operators", f->path,
-                          v.len);
-    m->ops = calloc(v.len ? v.len : 1, sizeof(*m->ops));
-    if (!m->ops)
-        return facet_fail(FACET_E_NOMEM, "%s: out of memory", f->path);
     m->nops = (int)v.len;
     for (uint32_t i = 0; i < v.len; i++) {
         tfl_op *op = &m->ops[i];
