@@ -54,7 +54,8 @@ TEST_SRC = $(wildcard tests/test_*.c)
 TEST_BIN = $(TEST_SRC:tests/%.c=$(variant)/tests/%)
 # Converters: each tools/convert/convert_*.c is a program; the other .c files
 # there are shared by all of them. They may use cJSON (Debian libcjson-dev)
-# to read the JSON manifests of the original formats; the product does not.
+# to read the JSON manifests of the original formats; the facet program uses
+# it to write its JSON reports; the library does not (README, Dependencies).
 CONV_MAIN = $(wildcard tools/convert/convert_*.c)
 CONV_LIB  = $(filter-out $(CONV_MAIN),$(wildcard tools/convert/*.c))
 CONV_OBJ  = $(CONV_LIB:%.c=$(variant)/%.o)
@@ -77,7 +78,7 @@ facet: $(variant)/facet
 	@cp $< $@
 
 $(variant)/facet: $(CLI_OBJ) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) -lcjson $(LDLIBS)
 
 $(LIB): $(LIB_OBJ)
 	rm -f $@

@@ -5,6 +5,46 @@
 
 int cli_bench(int argc, char **argv);
 int cli_models(int argc, char **argv);  // models.c
+int cli_align(int argc, char **argv);   // align.c
+int cli_characterize(int argc, char **argv);   // characterize.c
+
+// ---------------------------------------------------------------------------
+// Shared by the commands that walk photos (util.c)
+
+#include <stddef.h>
+
+// A growing list of file paths (owned strings).
+typedef struct cli_paths {
+    char **path;
+    size_t count, cap;
+} cli_paths;
+
+// Append `arg` if it is a file, or the photos in folder `arg` (one level,
+// by extension: jpg jpeg png bmp tga ppm pgm pnm, in name order). Prints
+// "<prog>: <arg>: <reason>" and returns 0 when `arg` cannot be read.
+int cli_collect_photos(cli_paths *l, const char *arg, const char *prog);
+void cli_paths_free(cli_paths *l);
+
+// mkdir -p; 0 on failure (errno set).
+int cli_mkdirs(const char *path);
+
+// The file name of `path` without folder and extension.
+void cli_stem(char *out, size_t size, const char *path);
+
+// A progress bar on stderr, drawn only when stderr is a terminal.
+typedef struct cli_progress_state {
+    int init, tty;
+} cli_progress_state;
+void cli_progress(cli_progress_state *p, size_t done, size_t total,
+                  const char *what);
+
+// Whole string as an integer in [lo, hi] / a double in [lo, hi]; 0 if not.
+int cli_parse_int(int *out, const char *s, long lo, long hi);
+int cli_parse_double(double *out, const char *s, double lo, double hi);
+
+// The weights folder: $FACET_WEIGHTS, else ./weights, else weights/ beside
+// the program.
+const char *cli_weights_dir(void);
 
 // Parts of `facet bench` (tools/cli/bench_*.c). threads 0: run 1 and 2
 // threads in turn; reps 0: the part's default.

@@ -10,6 +10,8 @@ static const struct {
     int (*run)(int argc, char **argv);
     const char *help;
 } commands[] = {
+    {"align", cli_align,
+     "photos -> aligned crops, landmarks, part masks and overlays"},
     {"bench", cli_bench,
      "measure kernels and networks (GEMM, VGG-16 conv, face-api nets)"},
     {"models", cli_models,
