@@ -13,7 +13,7 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: facet bench [gemm|vgg|faceapi|all]... [--threads N] [--reps N]\n"
+            "usage: facet bench [gemm|vgg|faceapi|frontend|all]... [--threads N] [--reps N]\n"
             "\n"
             "  gemm        SGEMM GFLOP/s at VGG-16 im2col shapes and 1024^3,\n"
             "              and the machine's measured FMA peak\n"
@@ -21,6 +21,9 @@ static void usage(FILE *f)
             "              1 and 8, and peak memory beyond the weights\n"
             "  faceapi     face-api detector (512x512), landmarks, descriptor:\n"
             "              ms/image (needs make weights)\n"
+            "  frontend    face front end per stage on a real photo at\n"
+            "              250x250 and 1024x1024 (needs make weights and\n"
+            "              $FACET_DATA)\n"
             "  all         every part (default)\n"
             "  --threads N run with N threads, 1..64 (default: 1 and 2 in\n"
             "              turn)\n"
@@ -58,7 +61,7 @@ static int parse_count(int *out, const char *s, long max)
 int cli_bench(int argc, char **argv)
 {
     bench_opts o = {.threads = 0, .reps = 0};
-    int gemm = 1, vgg = 1, faceapi = 1, named = 0;
+    int gemm = 1, vgg = 1, faceapi = 1, frontend = 1, named = 0;
 
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -74,14 +77,17 @@ int cli_bench(int argc, char **argv)
             }
             i++;
         } else if (!strcmp(argv[i], "gemm") || !strcmp(argv[i], "vgg") ||
-                   !strcmp(argv[i], "faceapi") || !strcmp(argv[i], "all")) {
+                   !strcmp(argv[i], "faceapi") ||
+                   !strcmp(argv[i], "frontend") || !strcmp(argv[i], "all")) {
             // The first part named clears the default of running all.
             if (!named)
-                gemm = vgg = faceapi = 0;
+                gemm = vgg = faceapi = frontend = 0;
             named = 1;
             gemm |= !strcmp(argv[i], "gemm") || !strcmp(argv[i], "all");
             vgg |= !strcmp(argv[i], "vgg") || !strcmp(argv[i], "all");
             faceapi |= !strcmp(argv[i], "faceapi") || !strcmp(argv[i], "all");
+            frontend |= !strcmp(argv[i], "frontend") ||
+                        !strcmp(argv[i], "all");
         } else {
             fprintf(stderr, "facet bench: unknown argument '%s'\n", argv[i]);
             usage(stderr);
@@ -100,6 +106,8 @@ int cli_bench(int argc, char **argv)
     if (vgg && bench_vgg(&o) != 0)
         return 1;
     if (faceapi && bench_faceapi(&o) != 0)
+        return 1;
+    if (frontend && bench_frontend(&o) != 0)
         return 1;
     return 0;
 }

@@ -58,5 +58,6 @@ double bench_median(double *v, int n);
 int bench_gemm(const bench_opts *o);  // bench_gemm.c
 int bench_vgg(const bench_opts *o);   // bench_vgg.c
 int bench_faceapi(const bench_opts *o);  // bench_faceapi.c
+int bench_frontend(const bench_opts *o);  // bench_frontend.c
 
 #endif
