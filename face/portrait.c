@@ -19,6 +19,10 @@
 // A photo counts as square (a possible aligned crop) when its sides differ
 // by at most this fraction of the longer one.
 #define SQUARE_SLACK 0.10
+// The smallest side an aligned crop may have: below it dlib's landmark
+// cascade has too few pixels to place 68 points (aligned112's crops are
+// 112).
+#define MIN_ALIGNED_SIDE 32
 
 struct face_frontend {
     face_frontend_opts o;
@@ -147,8 +151,14 @@ static facet_status find_face(face_frontend *fe, const face_image *photo,
             return s;
     }
     if (p->nfaces == 0) {
+        int small = photo->w < MIN_ALIGNED_SIDE || photo->h < MIN_ALIGNED_SIDE;
+
+        if (o->aligned == FACE_ALIGNED_YES && small)
+            return facet_fail(FACET_E_NOT_FOUND, "%dx%d is too small for an "
+                              "aligned face crop (at least %dx%d)", photo->w,
+                              photo->h, MIN_ALIGNED_SIDE, MIN_ALIGNED_SIDE);
         if (o->aligned == FACE_ALIGNED_YES ||
-            (o->aligned == FACE_ALIGNED_AUTO && is_square(photo))) {
+            (o->aligned == FACE_ALIGNED_AUTO && is_square(photo) && !small)) {
             p->how = FACE_FOUND_ASSUMED;
             face_aligned_box(photo->w, photo->h, &p->box);
             return FACET_OK;

@@ -20,7 +20,8 @@
 // ../shared/data/aligned112): with FACE_ALIGNED_YES detection is skipped
 // and the landmark box of a tight crop is used (face_aligned_box); with
 // FACE_ALIGNED_AUTO that happens only when the detector finds no face in a
-// photo whose sides differ by at most 10%, and the portrait records it
+// photo whose sides differ by at most 10% and are at least 32 pixels (a
+// smaller one is refused in both modes), and the portrait records it
 // (how = FACE_FOUND_ASSUMED).
 //
 // Limitations:
