@@ -12,6 +12,8 @@ static const struct {
 } commands[] = {
     {"align", cli_align,
      "photos -> aligned crops, landmarks, part masks and overlays"},
+    {"characterize", cli_characterize,
+     "person's photos + others' photos -> characteristic parts, ranking"},
     {"bench", cli_bench,
      "measure kernels and networks (GEMM, VGG-16 conv, face-api nets)"},
     {"models", cli_models,

@@ -1,0 +1,1177 @@
+// characterize.c - `facet characterize`: photos of a person and photos of
+// others in; report.json, ranking.csv, PCAM / CAM pictures, the metric
+// rows as pictures and index.html out (docs/REPORT.md gives the schema).
+//
+// The work is face_characterize (face/characterize.h); this file parses
+// the options, draws the pictures and writes the files. Every file is
+// written to a temporary name and renamed, so a file that exists is whole.
+//
+// Exit status: 0 done, 3 done with some photos skipped, 1 error (too few
+// usable portraits, weights, output folder), 2 bad usage.
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "../../face/characterize.h"
+#include "../../face/image.h"
+#include "../../face/parts.h"
+#include "cli.h"
+
+#define PROG "facet characterize"
+#define BB FACE_BACKBONE_SIZE
+#define VIEW FACE_CHAR_HEAD_VIEW
+#define THUMB 80
+// Portraits drawn besides the most and least representative.
+#define SAMPLES 4
+
+static void usage(FILE *f)
+{
+    face_metric_opts m;
+
+    face_metric_defaults(&m);
+    fprintf(f,
+"usage: facet characterize --person DIR --others DIR --out DIR [options]\n"
+"\n"
+"Learn what characterizes a person: the polarizing metrics M (face) and\n"
+"M_H (hair) from the person's photos (P_ind) against photos of others\n"
+"(P_arb), PCAM maps, the person's portraits ranked from most to least\n"
+"representative, and which of hair, eyes, eyebrows, nose and mouth\n"
+"characterize the person. Folders are read one level deep, in name order.\n"
+"\n"
+"options:\n"
+"  --person DIR         photos of the person (required)\n"
+"  --others DIR         photos of other people (required)\n"
+"  -o, --out DIR        output folder (created; required)\n"
+"  --planted DIR        photos of someone else added to the person's set\n"
+"                       and flagged in the report with their ranks (an\n"
+"                       outlier test); not limited by --max-photos\n"
+"  --max-photos N       use the first N photos of each set (name order)\n"
+"  --seed N             seed of the metric learning and the evaluation\n"
+"                       pairs (default 1)\n"
+"  --threads N          threads (default: OpenMP's); the report does not\n"
+"                       depend on it\n"
+"  --cache DIR          feature cache (default $FACET_CACHE, else\n"
+"                       WEIGHTS/cache/features); a rerun with other\n"
+"                       learning options skips the networks\n"
+"  --no-cache           neither read nor write the cache\n"
+"  --weights DIR        model folder (default $FACET_WEIGHTS, else\n"
+"                       ./weights, else weights/ beside the program)\n"
+"  --backbone B         auto (default: vggface if weights/vggface.fct is\n"
+"                       installed, else faceres), vggface or faceres\n"
+"  --aligned MODE       auto (default), yes or no, as in facet align\n"
+"  --nu X               weight of the hair term of Eq. 9 (default auto:\n"
+"                       median face term / median hair term)\n"
+"  --init I             start of M: ones (default), pca or meandiff\n"
+"  --init-eps X         noise of the ones start (default %g)\n"
+"  --gamma-m X          step of M (default %g)\n"
+"  --gamma-b X          step of b (default %g)\n"
+"  --max-iter N         SGD iterations at most (default %ld)\n"
+"  --margin K           margin r = K * b0 (default %g)\n"
+"  --eval-pairs N       PCAM-vs-CAM evaluation on N random (person,\n"
+"                       other) pairs and the part-selection consistency\n"
+"                       (default 0: none)\n"
+"  --no-timings         leave the run section (timings, threads, cache\n"
+"                       counts) out of report.json, so that two runs\n"
+"                       compare byte for byte\n"
+"  -q, --quiet          no progress and no summary on stderr\n"
+"  -h, --help           this text\n"
+"\n"
+"In DIR: report.json, ranking.csv, index.html (open it in a browser),\n"
+"img/*.png (PCAM, CAM and part overlays, metric rows) and thumbs/*.png.\n"
+"Photos that cannot be read or have no face are skipped and listed;\n"
+"fewer than %d usable portraits in either set is an error.\n"
+"Exit status: 0 done, 3 done with photos skipped, 1 error, 2 bad usage.\n",
+            m.init_eps, m.gamma_m, m.gamma_b, m.max_iter, m.margin_kappa,
+            FACE_CHAR_MIN_SET);
+}
+
+typedef struct opts {
+    const char *person, *others, *planted, *out, *weights, *cache;
+    int no_cache, max_photos, threads, quiet, no_timings, nu_auto;
+    face_char_opts c;
+} opts;
+
+static int parse_u64(uint64_t *out, const char *s)
+{
+    char *end;
+    unsigned long long v;
+
+    if (!*s || *s == '-')
+        return 0;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno || *end)
+        return 0;
+    *out = v;
+    return 1;
+}
+
+static int parse_args(opts *o, int argc, char **argv)
+{
+    enum {
+        O_PERSON = 256, O_OTHERS, O_PLANTED, O_MAX, O_SEED, O_THREADS,
+        O_CACHE, O_NOCACHE, O_WEIGHTS, O_BACKBONE, O_ALIGNED, O_NU, O_INIT,
+        O_EPS, O_GM, O_GB, O_ITER, O_MARGIN, O_EVAL, O_NOTIME
+    };
+    static const struct option longs[] = {
+        {"person", required_argument, NULL, O_PERSON},
+        {"others", required_argument, NULL, O_OTHERS},
+        {"out", required_argument, NULL, 'o'},
+        {"planted", required_argument, NULL, O_PLANTED},
+        {"max-photos", required_argument, NULL, O_MAX},
+        {"seed", required_argument, NULL, O_SEED},
+        {"threads", required_argument, NULL, O_THREADS},
+        {"cache", required_argument, NULL, O_CACHE},
+        {"no-cache", no_argument, NULL, O_NOCACHE},
+        {"weights", required_argument, NULL, O_WEIGHTS},
+        {"backbone", required_argument, NULL, O_BACKBONE},
+        {"aligned", required_argument, NULL, O_ALIGNED},
+        {"nu", required_argument, NULL, O_NU},
+        {"init", required_argument, NULL, O_INIT},
+        {"init-eps", required_argument, NULL, O_EPS},
+        {"gamma-m", required_argument, NULL, O_GM},
+        {"gamma-b", required_argument, NULL, O_GB},
+        {"max-iter", required_argument, NULL, O_ITER},
+        {"margin", required_argument, NULL, O_MARGIN},
+        {"eval-pairs", required_argument, NULL, O_EVAL},
+        {"no-timings", no_argument, NULL, O_NOTIME},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    int c, idx = -1, v;
+    double x;
+
+    memset(o, 0, sizeof *o);
+    face_char_defaults(&o->c);
+    o->weights = cli_weights_dir();
+    o->nu_auto = 1;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "o:qh", longs, &idx)) != -1) {
+        switch (c) {
+        case O_PERSON: o->person = optarg; break;
+        case O_OTHERS: o->others = optarg; break;
+        case 'o': o->out = optarg; break;
+        case O_PLANTED: o->planted = optarg; break;
+        case O_MAX:
+            if (!cli_parse_int(&o->max_photos, optarg, 1, 1000000))
+                goto bad;
+            break;
+        case O_SEED:
+            if (!parse_u64(&o->c.seed, optarg))
+                goto bad;
+            break;
+        case O_THREADS:
+            if (!cli_parse_int(&o->threads, optarg, 1, 256))
+                goto bad;
+            break;
+        case O_CACHE: o->cache = optarg; break;
+        case O_NOCACHE: o->no_cache = 1; break;
+        case O_WEIGHTS: o->weights = optarg; break;
+        case O_BACKBONE:
+            if (!strcmp(optarg, "auto"))
+                o->c.backbone = FACE_BACKBONE_AUTO;
+            else if (!strcmp(optarg, "vggface"))
+                o->c.backbone = FACE_BACKBONE_VGGFACE;
+            else if (!strcmp(optarg, "faceres"))
+                o->c.backbone = FACE_BACKBONE_FACERES;
+            else
+                goto bad;
+            break;
+        case O_ALIGNED:
+            if (!strcmp(optarg, "auto"))
+                o->c.fe.aligned = FACE_ALIGNED_AUTO;
+            else if (!strcmp(optarg, "yes"))
+                o->c.fe.aligned = FACE_ALIGNED_YES;
+            else if (!strcmp(optarg, "no"))
+                o->c.fe.aligned = FACE_ALIGNED_NO;
+            else
+                goto bad;
+            break;
+        case O_NU:
+            if (!strcmp(optarg, "auto")) {
+                o->c.nu = FACE_NU_AUTO;
+                o->nu_auto = 1;
+            } else if (cli_parse_double(&o->c.nu, optarg, 0, 1e12)) {
+                o->nu_auto = 0;
+            } else {
+                goto bad;
+            }
+            break;
+        case O_INIT:
+            if (!strcmp(optarg, "ones"))
+                o->c.metric.init = FACE_METRIC_INIT_ONES;
+            else if (!strcmp(optarg, "pca"))
+                o->c.metric.init = FACE_METRIC_INIT_PCA;
+            else if (!strcmp(optarg, "meandiff"))
+                o->c.metric.init = FACE_METRIC_INIT_MEANDIFF;
+            else
+                goto bad;
+            break;
+        case O_EPS:
+            if (!cli_parse_double(&o->c.metric.init_eps, optarg, 0, 10))
+                goto bad;
+            break;
+        case O_GM:
+            if (!cli_parse_double(&o->c.metric.gamma_m, optarg, 1e-12, 10))
+                goto bad;
+            break;
+        case O_GB:
+            if (!cli_parse_double(&x, optarg, 0, 1) || x >= 1)
+                goto bad;
+            o->c.metric.gamma_b = x;
+            break;
+        case O_ITER:
+            if (!cli_parse_int(&v, optarg, 0, 1000000000))
+                goto bad;
+            o->c.metric.max_iter = v;
+            break;
+        case O_MARGIN:
+            if (!cli_parse_double(&o->c.metric.margin_kappa, optarg, 0, 100))
+                goto bad;
+            break;
+        case O_EVAL:
+            if (!cli_parse_int(&o->c.eval_pairs, optarg, 0, 1000000))
+                goto bad;
+            break;
+        case O_NOTIME: o->no_timings = 1; break;
+        case 'q': o->quiet = 1; break;
+        case 'h': usage(stdout); return 0;
+        default:
+            fprintf(stderr, PROG ": unknown option or missing value: %s\n",
+                    argv[optind - 1]);
+            return 2;
+        }
+        idx = -1;
+    }
+    if (optind < argc || !o->person || !o->others || !o->out) {
+        fprintf(stderr, PROG ": %s\n",
+                optind < argc ? "unexpected argument"
+                              : "--person, --others and --out are required");
+        fprintf(stderr, "'facet characterize --help' describes the "
+                "options.\n");
+        return 2;
+    }
+    return -1;
+
+bad:
+    fprintf(stderr, PROG ": bad value for --%s: '%s'\n",
+            idx >= 0 ? longs[idx].name : "?", optarg);
+    return 2;
+}
+
+// ---------------------------------------------------------------------------
+// Pictures
+
+// A blue-cyan-green-yellow-red ramp ("jet") of v in [0, 1].
+static void ramp(uint8_t rgb[3], float v)
+{
+    float r, g, b;
+
+    v = v < 0 ? 0 : v > 1 ? 1 : v;
+    r = 1.5f - fabsf(4 * v - 3);
+    g = 1.5f - fabsf(4 * v - 2);
+    b = 1.5f - fabsf(4 * v - 1);
+    rgb[0] = (uint8_t)(255 * (r < 0 ? 0 : r > 1 ? 1 : r) + 0.5f);
+    rgb[1] = (uint8_t)(255 * (g < 0 ? 0 : g > 1 ? 1 : g) + 0.5f);
+    rgb[2] = (uint8_t)(255 * (b < 0 ? 0 : b > 1 ? 1 : b) + 0.5f);
+}
+
+// A map (mh x mw) upsampled to side x side, min-max normalised, drawn in
+// the ramp over `rgb` (side x side x 3, packed; NULL: the ramp alone) at
+// half opacity, written as a PNG.
+static facet_status heat_png(const char *path, const float *map, int mh,
+                             int mw, const uint8_t *rgb, int side)
+{
+    size_t n = (size_t)side * side;
+    float *up = malloc(n * sizeof(float));
+    uint8_t *px = malloc(n * 3);
+    facet_status s;
+
+    if (!up || !px) {
+        free(up);
+        free(px);
+        return facet_fail(FACET_E_NOMEM, "%s: out of memory", path);
+    }
+    if (!(s = face_map_upsample(up, side, side, map, mh, mw)) &&
+        !(s = face_map_normalize(up, n))) {
+        for (size_t i = 0; i < n; i++) {
+            uint8_t c[3];
+            ramp(c, up[i]);
+            for (int k = 0; k < 3; k++)
+                px[3 * i + k] =
+                    rgb ? (uint8_t)((rgb[3 * i + k] + c[k] + 1) / 2) : c[k];
+        }
+        s = face_image_write_png(path, px, side, side, 3, (size_t)side * 3);
+    }
+    free(up);
+    free(px);
+    return s;
+}
+
+// The norm over channels of a metric row (Z x H x W) at each location.
+static facet_status row_png(const char *path, const float *row, int z,
+                            int h, int w)
+{
+    float *map = malloc((size_t)h * w * sizeof(float));
+    facet_status s;
+
+    if (!map)
+        return facet_fail(FACET_E_NOMEM, "%s: out of memory", path);
+    for (int i = 0; i < h * w; i++) {
+        double acc = 0;
+        for (int c = 0; c < z; c++) {
+            double v = row[(size_t)c * h * w + i];
+            acc += v * v;
+        }
+        map[i] = (float)sqrt(acc);
+    }
+    s = heat_png(path, map, h, w, NULL, BB);
+    free(map);
+    return s;
+}
+
+static facet_status parts_png(const char *path, const face_char_portrait *p)
+{
+    face_image im = {BB, BB, (size_t)BB * 3, p->crop};
+    uint8_t *px = malloc((size_t)BB * BB * 3);
+    facet_status s;
+
+    if (!px)
+        return facet_fail(FACET_E_NOMEM, "%s: out of memory", path);
+    s = face_parts_overlay(px, &im, p->labels, NULL, 0.45);
+    if (!s)
+        s = face_image_write_png(path, px, BB, BB, 3, (size_t)BB * 3);
+    free(px);
+    return s;
+}
+
+// The pictures of one portrait, named img/<tag>_<kind>.png.
+static facet_status portrait_pngs(const char *out, const char *tag,
+                                  const face_char_result *r, int k)
+{
+    const face_char_portrait *p = &r->pt[k];
+    char path[4400];
+    facet_status s;
+
+#define P(kind) (snprintf(path, sizeof path, "%s/img/%s_%s.png", out, tag, \
+                          kind), path)
+    if ((s = face_image_write_png(P("crop"), p->crop, BB, BB, 3,
+                                  (size_t)BB * 3)) ||
+        (s = heat_png(P("pcam"), p->pcam, r->fh_, r->fw, p->crop, BB)) ||
+        (s = heat_png(P("pcam_arb"), p->pcam_arb, r->fh_, r->fw, p->crop,
+                      BB)) ||
+        (s = heat_png(P("pcam_hair"), p->pcam_hair, r->hh, r->hw, p->head,
+                      VIEW)) ||
+        (s = heat_png(P("cam"), p->cam, r->fh_, r->fw, p->crop, BB)) ||
+        (s = parts_png(P("parts"), p)))
+        return s;
+#undef P
+    return FACET_OK;
+}
+
+static facet_status thumb_png(const char *path, const face_char_portrait *p)
+{
+    face_image src = {BB, BB, (size_t)BB * 3, p->crop}, dst = {0};
+    facet_status s = face_image_resize(&dst, &src, THUMB, THUMB);
+
+    if (!s)
+        s = face_image_write_png(path, dst.px, dst.w, dst.h, 3, dst.stride);
+    face_image_free(&dst);
+    return s;
+}
+
+// ---------------------------------------------------------------------------
+// Report
+
+static const face_part char_parts[] = {FACE_PART_HAIR, FACE_PART_EYES,
+                                       FACE_PART_BROWS, FACE_PART_NOSE,
+                                       FACE_PART_MOUTH};
+static const char char_letters[] = "HEBNM";
+
+static const char *backbone_name(face_backbone_kind k)
+{
+    return k == FACE_BACKBONE_VGGFACE ? "vggface"
+           : k == FACE_BACKBONE_FACERES ? "faceres" : "auto";
+}
+
+static cJSON *metric_json(const face_metric *m)
+{
+    cJSON *j = cJSON_CreateObject(), *log;
+
+    cJSON_AddNumberToObject(j, "D", m->D);
+    cJSON_AddNumberToObject(j, "b", m->b);
+    cJSON_AddNumberToObject(j, "margin_r", m->r);
+    cJSON_AddNumberToObject(j, "b0", m->b0);
+    cJSON_AddNumberToObject(j, "feature_scale", m->scale);
+    cJSON_AddNumberToObject(j, "iterations", (double)m->iterations);
+    cJSON_AddNumberToObject(j, "updates", (double)m->updates);
+    cJSON_AddStringToObject(j, "stop", face_metric_stop_name(m->stop));
+    cJSON_AddNumberToObject(j, "violation_init", m->violation_init);
+    cJSON_AddNumberToObject(j, "violation_final", m->violation_final);
+    log = cJSON_AddArrayToObject(j, "log");
+    for (int i = 0; i < m->log_len; i++) {
+        const face_metric_checkpoint *c = &m->log[i];
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "iter", (double)c->iter);
+        cJSON_AddNumberToObject(e, "violation_rate", c->violation_rate);
+        cJSON_AddNumberToObject(e, "mean_hinge", c->mean_hinge);
+        cJSON_AddNumberToObject(e, "corr_rows", c->corr);
+        cJSON_AddNumberToObject(e, "b", c->b);
+        cJSON_AddItemToArray(log, e);
+    }
+    return j;
+}
+
+static int rank_of(const face_char_result *r, int k)
+{
+    for (int i = 0; i < r->n_ind; i++)
+        if (r->order[i] == k)
+            return i + 1;
+    return 0;
+}
+
+static const char *photo_path(const face_char_result *r, int k)
+{
+    return r->photos[r->pt[k].photo].path;
+}
+
+static cJSON *portrait_ref(const face_char_result *r, int k, const char *tag)
+{
+    cJSON *j = cJSON_CreateObject(), *im;
+    static const char *const kinds[] = {"crop", "pcam", "pcam_arb",
+                                        "pcam_hair", "cam", "parts"};
+    char name[64];
+
+    cJSON_AddStringToObject(j, "file", photo_path(r, k));
+    cJSON_AddNumberToObject(j, "rank", rank_of(r, k));
+    cJSON_AddNumberToObject(j, "score", r->score[k]);
+    im = cJSON_AddObjectToObject(j, "images");
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
+        snprintf(name, sizeof name, "img/%s_%s.png", tag, kinds[i]);
+        cJSON_AddStringToObject(im, kinds[i], name);
+    }
+    return j;
+}
+
+static void selection_string(char *out, unsigned mask)
+{
+    int n = 0;
+
+    for (int i = 0; i < 5; i++)
+        if (mask & (1u << char_parts[i]))
+            out[n++] = char_letters[i];
+    out[n] = '\0';
+}
+
+static cJSON *report_json(const opts *o, const face_char_result *r,
+                          const int *sample, int nsample, int n_person,
+                          int n_planted, int n_others, double write_s)
+{
+    cJSON *j = cJSON_CreateObject(), *in, *a, *pa, *par, *mo;
+    const face_metric_opts *m = &o->c.metric;
+    char sel[8];
+
+    cJSON_AddStringToObject(j, "facet", "characterize");
+    cJSON_AddNumberToObject(j, "report_version", 1);
+    in = cJSON_AddObjectToObject(j, "inputs");
+    cJSON_AddStringToObject(in, "person", o->person);
+    cJSON_AddStringToObject(in, "others", o->others);
+    if (o->planted)
+        cJSON_AddStringToObject(in, "planted", o->planted);
+    else
+        cJSON_AddNullToObject(in, "planted");
+    cJSON_AddNumberToObject(in, "photos_person", n_person);
+    cJSON_AddNumberToObject(in, "photos_planted", n_planted);
+    cJSON_AddNumberToObject(in, "photos_others", n_others);
+    cJSON_AddNumberToObject(in, "usable_person", r->n_ind);
+    cJSON_AddNumberToObject(in, "usable_others", r->n_arb);
+    a = cJSON_AddArrayToObject(j, "skipped");
+    for (int i = 0; i < r->n_photos; i++) {
+        const face_char_photo *ph = &r->photos[i];
+        cJSON *e;
+        if (!ph->status)
+            continue;
+        e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "file", ph->path);
+        cJSON_AddStringToObject(e, "set", ph->set == FACE_CHAR_IND
+                                              ? (ph->planted ? "planted"
+                                                             : "person")
+                                              : "others");
+        cJSON_AddStringToObject(e, "reason", ph->why);
+        cJSON_AddItemToArray(a, e);
+    }
+
+    par = cJSON_AddObjectToObject(j, "parameters");
+    cJSON_AddNumberToObject(par, "seed", (double)o->c.seed);
+    if (o->max_photos)
+        cJSON_AddNumberToObject(par, "max_photos", o->max_photos);
+    else
+        cJSON_AddNullToObject(par, "max_photos");
+    cJSON_AddStringToObject(par, "backbone", backbone_name(o->c.backbone));
+    cJSON_AddStringToObject(par, "aligned",
+                            o->c.fe.aligned == FACE_ALIGNED_YES ? "yes"
+                            : o->c.fe.aligned == FACE_ALIGNED_NO ? "no"
+                                                                 : "auto");
+    if (o->nu_auto)
+        cJSON_AddStringToObject(par, "nu", "auto");
+    else
+        cJSON_AddNumberToObject(par, "nu", o->c.nu);
+    cJSON_AddNumberToObject(par, "nu_used", r->nu);
+    cJSON_AddBoolToObject(par, "cache", !o->no_cache);
+    cJSON_AddNumberToObject(par, "eval_pairs", o->c.eval_pairs);
+    mo = cJSON_AddObjectToObject(par, "metric");
+    cJSON_AddStringToObject(mo, "init", face_metric_init_name(m->init));
+    cJSON_AddNumberToObject(mo, "init_eps", m->init_eps);
+    cJSON_AddStringToObject(mo, "engine", m->engine == FACE_METRIC_ENGINE_GRAM
+                                              ? "gram" : "primal");
+    cJSON_AddNumberToObject(mo, "gamma_m", m->gamma_m);
+    cJSON_AddNumberToObject(mo, "gamma_b", m->gamma_b);
+    cJSON_AddStringToObject(mo, "b_rule", m->b_rule == FACE_METRIC_B_MULT
+                                              ? "mult" : "add");
+    cJSON_AddNumberToObject(mo, "decay_t0", m->decay_t0);
+    cJSON_AddNumberToObject(mo, "margin_kappa", m->margin_kappa);
+    cJSON_AddNumberToObject(mo, "max_iter", (double)m->max_iter);
+    cJSON_AddNumberToObject(mo, "check_every", (double)m->check_every);
+    cJSON_AddNumberToObject(mo, "patience", m->patience);
+    cJSON_AddNumberToObject(mo, "subset_pairs", m->subset_pairs);
+    mo = cJSON_AddObjectToObject(par, "cam");
+    cJSON_AddNumberToObject(mo, "mu", o->c.cam.mu);
+    cJSON_AddNumberToObject(mo, "tol", o->c.cam.tol);
+    cJSON_AddNumberToObject(mo, "max_iter", o->c.cam.max_iter);
+    cJSON_AddBoolToObject(mo, "balance", o->c.cam.balance);
+
+    mo = cJSON_AddObjectToObject(j, "models");
+    cJSON_AddStringToObject(mo, "backbone", backbone_name(r->backbone));
+    cJSON_AddStringToObject(mo, "backbone_id", r->backbone_id);
+    {
+        double s[3] = {r->fz, r->fh_, r->fw}, h[3] = {r->hz, r->hh, r->hw};
+        cJSON_AddItemToObject(mo, "face_map_zhw",
+                              cJSON_CreateDoubleArray(s, 3));
+        cJSON_AddStringToObject(mo, "hair_id", r->hair_id);
+        cJSON_AddItemToObject(mo, "hair_map_chw",
+                              cJSON_CreateDoubleArray(h, 3));
+    }
+    mo = cJSON_AddObjectToObject(j, "metrics");
+    cJSON_AddItemToObject(mo, "M", metric_json(&r->m));
+    cJSON_AddItemToObject(mo, "M_H", metric_json(&r->mh));
+    mo = cJSON_AddObjectToObject(j, "cam");
+    cJSON_AddNumberToObject(mo, "newton_iterations", r->cam.iters);
+    cJSON_AddBoolToObject(mo, "converged", r->cam.converged);
+    cJSON_AddNumberToObject(mo, "loss", r->cam.loss);
+    cJSON_AddNumberToObject(mo, "train_accuracy", r->cam.train_acc);
+
+    a = cJSON_AddArrayToObject(j, "ranking");
+    for (int i = 0; i < r->n_ind; i++) {
+        int k = r->order[i];
+        cJSON *e = cJSON_CreateObject();
+        char t[64];
+        cJSON_AddNumberToObject(e, "rank", i + 1);
+        cJSON_AddStringToObject(e, "file", photo_path(r, k));
+        cJSON_AddNumberToObject(e, "score", r->score[k]);
+        cJSON_AddNumberToObject(e, "face_term", r->face_term[k]);
+        cJSON_AddNumberToObject(e, "hair_term", r->hair_term[k]);
+        cJSON_AddBoolToObject(e, "planted", r->photos[r->pt[k].photo].planted);
+        snprintf(t, sizeof t, "thumbs/%04d.png", i + 1);
+        cJSON_AddStringToObject(e, "thumb", t);
+        cJSON_AddItemToArray(a, e);
+    }
+    cJSON_AddItemToObject(j, "most_representative",
+                          portrait_ref(r, r->rep, "rep"));
+    cJSON_AddItemToObject(j, "least_representative",
+                          portrait_ref(r, r->least, "least"));
+    a = cJSON_AddArrayToObject(j, "samples");
+    for (int i = 0; i < nsample; i++) {
+        char tag[16];
+        snprintf(tag, sizeof tag, "s%d", i + 1);
+        cJSON_AddItemToArray(a, portrait_ref(r, sample[i], tag));
+    }
+    a = cJSON_AddArrayToObject(j, "planted");
+    for (int k = 0; k < r->n_ind; k++)
+        if (r->photos[r->pt[k].photo].planted) {
+            cJSON *e = cJSON_CreateObject();
+            int rk = rank_of(r, k);
+            cJSON_AddStringToObject(e, "file", photo_path(r, k));
+            cJSON_AddNumberToObject(e, "rank", rk);
+            cJSON_AddNumberToObject(e, "rank_from_least", r->n_ind - rk + 1);
+            cJSON_AddItemToArray(a, e);
+        }
+
+    pa = cJSON_AddObjectToObject(j, "parts");
+    cJSON_AddStringToObject(pa, "portrait", photo_path(r, r->rep));
+    cJSON_AddStringToObject(pa, "statistic", "sum");
+    cJSON_AddNumberToObject(pa, "others", r->n_arb);
+    mo = cJSON_AddObjectToObject(pa, "decisions");
+    for (int i = 0; i < 5; i++) {
+        const face_part_decision *d = &r->parts[char_parts[i]];
+        cJSON *e = cJSON_AddObjectToObject(mo, face_part_name(char_parts[i]));
+        cJSON_AddStringToObject(e, "map", char_parts[i] == FACE_PART_HAIR
+                                              ? "pcam M_H ind, head crop"
+                                              : "pcam M ind, backbone crop");
+        cJSON_AddNumberToObject(e, "score", d->score);
+        cJSON_AddNumberToObject(e, "beaten", d->beaten);
+        cJSON_AddNumberToObject(e, "ties", d->ties);
+        cJSON_AddNumberToObject(e, "fraction_beaten", d->frac_beaten);
+        cJSON_AddBoolToObject(e, "characteristic", d->characteristic);
+    }
+    selection_string(sel, face_part_decision_mask(r->parts));
+    cJSON_AddStringToObject(pa, "selection", sel);
+
+    if (r->eval_pairs > 0) {
+        cJSON *ev = cJSON_AddObjectToObject(j, "eval"), *sp;
+        cJSON_AddNumberToObject(ev, "pairs", r->eval_pairs);
+        cJSON_AddNumberToObject(ev, "threshold", FACE_CHAR_JACCARD_THR);
+        cJSON_AddStringToObject(ev, "maps", "ind row for both portraits "
+                                "(PCAM with M_ind, CAM with A_ind), "
+                                "bilinear to 224x224, min-max normalised");
+        cJSON_AddNumberToObject(ev, "jaccard_pcam_median",
+                                r->jac_pcam_median);
+        cJSON_AddNumberToObject(ev, "jaccard_cam_median", r->jac_cam_median);
+        cJSON_AddItemToObject(ev, "jaccard_pcam",
+                              cJSON_CreateDoubleArray(r->jac_pcam,
+                                                      r->eval_pairs));
+        cJSON_AddItemToObject(ev, "jaccard_cam",
+                              cJSON_CreateDoubleArray(r->jac_cam,
+                                                      r->eval_pairs));
+        sp = cJSON_AddObjectToObject(ev, "selection_consistency");
+        cJSON_AddStringToObject(sp, "parts", "nose, mouth, eyes, eyebrows "
+                                "(index bits 0..3; paper numbers index+1)");
+        cJSON_AddNumberToObject(sp, "portraits", r->n_ind);
+        cJSON_AddItemToObject(sp, "pcam_histogram",
+                              cJSON_CreateIntArray(r->sel_pcam, 16));
+        cJSON_AddItemToObject(sp, "cam_histogram",
+                              cJSON_CreateIntArray(r->sel_cam, 16));
+        cJSON_AddNumberToObject(sp, "pcam_top_index", r->sel_pcam_top);
+        cJSON_AddNumberToObject(sp, "pcam_top_frequency", r->sel_pcam_freq);
+        cJSON_AddNumberToObject(sp, "cam_top_index", r->sel_cam_top);
+        cJSON_AddNumberToObject(sp, "cam_top_frequency", r->sel_cam_freq);
+        sp = cJSON_AddObjectToObject(ev, "selection_consistency_normalised");
+        cJSON_AddStringToObject(sp, "maps", "part sums of the maps min-max "
+                                "normalised at 224x224");
+        cJSON_AddItemToObject(sp, "pcam_histogram",
+                              cJSON_CreateIntArray(r->sel_pcam_n, 16));
+        cJSON_AddItemToObject(sp, "cam_histogram",
+                              cJSON_CreateIntArray(r->sel_cam_n, 16));
+        cJSON_AddNumberToObject(sp, "pcam_top_index", r->sel_pcam_n_top);
+        cJSON_AddNumberToObject(sp, "pcam_top_frequency",
+                                r->sel_pcam_n_freq);
+        cJSON_AddNumberToObject(sp, "cam_top_index", r->sel_cam_n_top);
+        cJSON_AddNumberToObject(sp, "cam_top_frequency", r->sel_cam_n_freq);
+    }
+    mo = cJSON_AddObjectToObject(j, "images");
+    cJSON_AddStringToObject(mo, "m_ind", "img/m_ind.png");
+    cJSON_AddStringToObject(mo, "m_arb", "img/m_arb.png");
+    cJSON_AddStringToObject(mo, "mh_ind", "img/mh_ind.png");
+    cJSON_AddStringToObject(mo, "mh_arb", "img/mh_arb.png");
+
+    if (!o->no_timings) {
+        cJSON *run = cJSON_AddObjectToObject(j, "run"), *sec;
+        cJSON_AddNumberToObject(run, "threads", facet_threads());
+        if (o->no_cache)
+            cJSON_AddNullToObject(run, "cache_dir");
+        else
+            cJSON_AddStringToObject(run, "cache_dir", o->c.cache_dir);
+        cJSON_AddNumberToObject(run, "cache_hits", r->cache_hits);
+        cJSON_AddNumberToObject(run, "cache_misses", r->cache_misses);
+        cJSON_AddNumberToObject(run, "cache_errors", r->cache_errors);
+        sec = cJSON_AddObjectToObject(run, "seconds");
+        for (int s = 0; s < FACE_CHAR_T_COUNT; s++)
+            cJSON_AddNumberToObject(sec, face_char_stage_name(s),
+                                    r->seconds[s]);
+        cJSON_AddNumberToObject(sec, "write", write_s);
+    }
+    return j;
+}
+
+static facet_status write_text(const char *path, const char *text)
+{
+    return face_write_file_atomic(path, text, strlen(text));
+}
+
+// A growing string.
+typedef struct sbuf {
+    char *s;
+    size_t n, cap;
+    int bad;
+} sbuf;
+
+static void sb_printf(sbuf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#include <stdarg.h>
+static void sb_printf(sbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int k;
+
+    if (b->bad)
+        return;
+    for (;;) {
+        va_start(ap, fmt);
+        k = vsnprintf(b->s ? b->s + b->n : NULL, b->s ? b->cap - b->n : 0,
+                      fmt, ap);
+        va_end(ap);
+        if (k < 0) {
+            b->bad = 1;
+            return;
+        }
+        if (b->s && b->n + (size_t)k < b->cap) {
+            b->n += (size_t)k;
+            return;
+        }
+        size_t cap = (b->cap ? 2 * b->cap : 4096) + (size_t)k;
+        char *s = realloc(b->s, cap);
+        if (!s) {
+            b->bad = 1;
+            return;
+        }
+        b->s = s;
+        b->cap = cap;
+    }
+}
+
+// Text with &, <, >, " escaped.
+static void sb_html(sbuf *b, const char *t)
+{
+    for (; *t; t++) {
+        switch (*t) {
+        case '&': sb_printf(b, "&amp;"); break;
+        case '<': sb_printf(b, "&lt;"); break;
+        case '>': sb_printf(b, "&gt;"); break;
+        case '"': sb_printf(b, "&quot;"); break;
+        default: sb_printf(b, "%c", *t);
+        }
+    }
+}
+
+static const char *base_name(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+static void html_portrait(sbuf *b, const face_char_result *r, int k,
+                          const char *tag, const char *title)
+{
+    static const char *const kinds[] = {"crop", "parts", "pcam", "pcam_arb",
+                                        "pcam_hair", "cam"};
+    static const char *const caps[] = {"aligned crop", "parts",
+                                       "PCAM (M ind)", "PCAM (M arb)",
+                                       "PCAM (M_H ind), head", "CAM"};
+
+    sb_printf(b, "<h3>%s: rank %d, score %.4g &mdash; ", title,
+              rank_of(r, k), r->score[k]);
+    sb_html(b, base_name(photo_path(r, k)));
+    sb_printf(b, "</h3>\n<div class=row>\n");
+    for (int i = 0; i < 6; i++)
+        sb_printf(b, "<figure><img src=\"img/%s_%s.png\" width=200 "
+                  "height=200 alt=\"%s\"><figcaption>%s</figcaption>"
+                  "</figure>\n", tag, kinds[i], caps[i], caps[i]);
+    sb_printf(b, "</div>\n");
+}
+
+static char *index_html(const opts *o, const face_char_result *r,
+                        const int *sample, int nsample)
+{
+    sbuf b = {0};
+    char sel[8];
+
+    selection_string(sel, face_part_decision_mask(r->parts));
+    sb_printf(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\n"
+              "<title>facet characterize: ");
+    sb_html(&b, base_name(o->person));
+    sb_printf(&b, "</title>\n<style>\n"
+              "body{font-family:sans-serif;margin:1.5em;color:#222}\n"
+              ".row{display:flex;flex-wrap:wrap;gap:8px}\n"
+              "figure{margin:0;text-align:center;font-size:12px}\n"
+              "table{border-collapse:collapse}\n"
+              "td,th{border:1px solid #bbb;padding:3px 8px;text-align:right}\n"
+              ".yes{background:#cfc;font-weight:bold}\n"
+              ".planted{outline:3px solid #d00}\n"
+              ".thumbs figure{width:84px;overflow:hidden}\n"
+              "</style></head><body>\n<h1>What characterizes ");
+    sb_html(&b, base_name(o->person));
+    sb_printf(&b, "</h1>\n<p>%d portraits of the person (P_ind) against %d "
+              "of others (P_arb); backbone ", r->n_ind, r->n_arb);
+    sb_html(&b, r->backbone_id);
+    sb_printf(&b, ", hair ");
+    sb_html(&b, r->hair_id);
+    sb_printf(&b, "; seed %llu; &nu; = %.4g. Full data: "
+              "<a href=\"report.json\">report.json</a>, "
+              "<a href=\"ranking.csv\">ranking.csv</a>.</p>\n",
+              (unsigned long long)o->c.seed, r->nu);
+
+    sb_printf(&b, "<h2>Characteristic parts: %s</h2>\n"
+              "<p>Sum of the PCAM (M_ind; hair: M_H ind on the head crop) "
+              "over each part of the most representative portrait, "
+              "compared with every portrait of P_arb; a part characterizes "
+              "when it beats more than half of them.</p>\n<table><tr>"
+              "<th>part</th><th>score</th><th>others beaten</th>"
+              "<th>characteristic</th></tr>\n", sel[0] ? sel : "none");
+    for (int i = 0; i < 5; i++) {
+        const face_part_decision *d = &r->parts[char_parts[i]];
+        sb_printf(&b, "<tr%s><th>%s</th><td>%.4g</td><td>%.0f%% (%d of "
+                  "%d)</td><td>%s</td></tr>\n",
+                  d->characteristic ? " class=yes" : "",
+                  face_part_name(char_parts[i]), d->score,
+                  100 * d->frac_beaten, d->beaten, r->n_arb,
+                  d->characteristic ? "yes" : "no");
+    }
+    sb_printf(&b, "</table>\n<h2>Representative portraits (Eq. 9)</h2>\n");
+    html_portrait(&b, r, r->rep, "rep", "Most representative");
+    html_portrait(&b, r, r->least, "least", "Least representative");
+    for (int i = 0; i < nsample; i++) {
+        char tag[16];
+        snprintf(tag, sizeof tag, "s%d", i + 1);
+        html_portrait(&b, r, sample[i], tag, "Sample");
+    }
+
+    sb_printf(&b, "<h2>The learned metric rows</h2>\n<p>Norm over the "
+              "channels at each location (blue low, red high).</p>\n"
+              "<div class=row>\n");
+    {
+        static const char *const n[] = {"m_ind", "m_arb", "mh_ind",
+                                        "mh_arb"};
+        static const char *const c[] = {"M_ind", "M_arb", "M_H ind",
+                                        "M_H arb"};
+        for (int i = 0; i < 4; i++)
+            sb_printf(&b, "<figure><img src=\"img/%s.png\" width=160 "
+                      "height=160 alt=\"%s\"><figcaption>%s</figcaption>"
+                      "</figure>\n", n[i], c[i], c[i]);
+    }
+    sb_printf(&b, "</div>\n");
+
+    if (r->eval_pairs > 0)
+        sb_printf(&b, "<h2>PCAM against CAM</h2>\n<p>Over %d random "
+                  "(P_ind, P_arb) pairs, median Jaccard index of the maps "
+                  "binarised at 0.1: PCAM %.1f, CAM %.1f (lower: the maps "
+                  "tell the two people apart). Part selection (eyes, "
+                  "eyebrows, nose, mouth) over the %d portraits of P_ind: "
+                  "the most frequent selection takes %.0f%% with PCAM, "
+                  "%.0f%% with CAM (from normalised maps: %.0f%% and "
+                  "%.0f%%).</p>\n",
+                  r->eval_pairs, r->jac_pcam_median, r->jac_cam_median,
+                  r->n_ind, 100 * r->sel_pcam_freq, 100 * r->sel_cam_freq,
+                  100 * r->sel_pcam_n_freq, 100 * r->sel_cam_n_freq);
+
+    sb_printf(&b, "<h2>Ranking, most to least representative</h2>\n"
+              "<div class=\"row thumbs\">\n");
+    for (int i = 0; i < r->n_ind; i++) {
+        int k = r->order[i];
+        int pl = r->photos[r->pt[k].photo].planted;
+        sb_printf(&b, "<figure><img src=\"thumbs/%04d.png\" width=%d "
+                  "height=%d alt=\"%d\"%s title=\"", i + 1, THUMB, THUMB,
+                  i + 1, pl ? " class=planted" : "");
+        sb_html(&b, base_name(photo_path(r, k)));
+        sb_printf(&b, "\"><figcaption>%d%s</figcaption></figure>\n", i + 1,
+                  pl ? " planted" : "");
+    }
+    sb_printf(&b, "</div>\n");
+    {
+        int ns = 0;
+        for (int i = 0; i < r->n_photos; i++)
+            ns += r->photos[i].status != FACET_OK;
+        if (ns) {
+            sb_printf(&b, "<h2>Skipped photos (%d)</h2>\n<ul>\n", ns);
+            for (int i = 0; i < r->n_photos; i++)
+                if (r->photos[i].status) {
+                    sb_printf(&b, "<li>");
+                    sb_html(&b, r->photos[i].why);
+                    sb_printf(&b, "</li>\n");
+                }
+            sb_printf(&b, "</ul>\n");
+        }
+    }
+    sb_printf(&b, "</body></html>\n");
+    if (b.bad) {
+        free(b.s);
+        return NULL;
+    }
+    return b.s;
+}
+
+static char *ranking_csv(const face_char_result *r)
+{
+    sbuf b = {0};
+
+    sb_printf(&b, "rank,file,score,face_term,hair_term,planted\n");
+    for (int i = 0; i < r->n_ind; i++) {
+        int k = r->order[i];
+        const char *p = photo_path(r, k);
+        sb_printf(&b, "%d,\"", i + 1);
+        for (; *p; p++)
+            sb_printf(&b, *p == '"' ? "\"\"" : "%c", *p);
+        sb_printf(&b, "\",%.17g,%.17g,%.17g,%d\n", r->score[k],
+                  r->face_term[k], r->hair_term[k],
+                  r->photos[r->pt[k].photo].planted);
+    }
+    if (b.bad) {
+        free(b.s);
+        return NULL;
+    }
+    return b.s;
+}
+
+static facet_status write_outputs(const opts *o, const face_char_result *r,
+                                  int n_person, int n_planted, int n_others,
+                                  double t_start)
+{
+    char path[4400];
+    int sample[SAMPLES], nsample = 0;
+    facet_status s;
+    char *text;
+    cJSON *j;
+
+    snprintf(path, sizeof path, "%s/img", o->out);
+    if (!cli_mkdirs(path))
+        return facet_fail(FACET_E_IO, "%s: cannot create the folder", path);
+    snprintf(path, sizeof path, "%s/thumbs", o->out);
+    if (!cli_mkdirs(path))
+        return facet_fail(FACET_E_IO, "%s: cannot create the folder", path);
+
+    // Samples evenly spaced between the two ends of the ranking.
+    for (int i = 1; i <= SAMPLES && r->n_ind > 2; i++) {
+        int at = (int)((long)i * (r->n_ind - 1) / (SAMPLES + 1));
+        if (at <= 0 || at >= r->n_ind - 1)
+            continue;
+        if (nsample && sample[nsample - 1] == r->order[at])
+            continue;
+        sample[nsample++] = r->order[at];
+    }
+    if ((s = portrait_pngs(o->out, "rep", r, r->rep)) ||
+        (s = portrait_pngs(o->out, "least", r, r->least)))
+        return s;
+    for (int i = 0; i < nsample; i++) {
+        char tag[16];
+        snprintf(tag, sizeof tag, "s%d", i + 1);
+        if ((s = portrait_pngs(o->out, tag, r, sample[i])))
+            return s;
+    }
+#define P(name) (snprintf(path, sizeof path, "%s/img/%s.png", o->out, name), \
+                 path)
+    if ((s = row_png(P("m_ind"), r->m.m_ind, r->fz, r->fh_, r->fw)) ||
+        (s = row_png(P("m_arb"), r->m.m_arb, r->fz, r->fh_, r->fw)) ||
+        (s = row_png(P("mh_ind"), r->mh.m_ind, r->hz, r->hh, r->hw)) ||
+        (s = row_png(P("mh_arb"), r->mh.m_arb, r->hz, r->hh, r->hw)))
+        return s;
+#undef P
+    for (int i = 0; i < r->n_ind; i++) {
+        snprintf(path, sizeof path, "%s/thumbs/%04d.png", o->out, i + 1);
+        if ((s = thumb_png(path, &r->pt[r->order[i]])))
+            return s;
+    }
+
+    if (!(text = ranking_csv(r)))
+        return facet_fail(FACET_E_NOMEM, "ranking.csv: out of memory");
+    snprintf(path, sizeof path, "%s/ranking.csv", o->out);
+    s = write_text(path, text);
+    free(text);
+    if (s)
+        return s;
+    if (!(text = index_html(o, r, sample, nsample)))
+        return facet_fail(FACET_E_NOMEM, "index.html: out of memory");
+    snprintf(path, sizeof path, "%s/index.html", o->out);
+    s = write_text(path, text);
+    free(text);
+    if (s)
+        return s;
+
+    // report.json last, with the time the pictures took.
+    j = report_json(o, r, sample, nsample, n_person, n_planted, n_others,
+                    facet_now() - t_start);
+    text = j ? cJSON_Print(j) : NULL;
+    cJSON_Delete(j);
+    if (!text)
+        return facet_fail(FACET_E_NOMEM, "report.json: out of memory");
+    snprintf(path, sizeof path, "%s/report.json", o->out);
+    s = write_text(path, text);
+    cJSON_free(text);
+    return s;
+}
+
+// ---------------------------------------------------------------------------
+
+typedef struct prog_state {
+    cli_progress_state bar;
+    int quiet, last_stage;
+} prog_state;
+
+static void on_progress(void *user, int stage, long done, long total,
+                        const char *what)
+{
+    prog_state *p = user;
+
+    if (p->quiet || total <= 0)
+        return;
+    if (stage == FACE_CHAR_T_FRONTEND) {
+        cli_progress(&p->bar, (size_t)done, (size_t)total, what);
+    } else if (p->bar.tty && (stage == FACE_CHAR_T_METRIC_M ||
+                              stage == FACE_CHAR_T_METRIC_MH)) {
+        fprintf(stderr, "\r%s: iteration %ld\033[K",
+                stage == FACE_CHAR_T_METRIC_M ? "learning M"
+                                              : "learning M_H",
+                done);
+        fflush(stderr);
+    }
+    p->last_stage = stage;
+}
+
+int cli_characterize(int argc, char **argv)
+{
+    opts o;
+    int rc, n_person, n_planted = 0, n_others, skipped = 0;
+    cli_paths ind = {0}, arb = {0}, pl = {0};
+    uint8_t *planted = NULL;
+    face_char_result r;
+    prog_state ps = {{0}, 0, -1};
+    char cache_dir[4200];
+    double t0, t_write;
+    facet_status s;
+
+    if ((rc = parse_args(&o, argc, argv)) >= 0)
+        return rc;
+    if (o.threads)
+        facet_set_threads(o.threads);
+    if (!cli_collect_photos(&ind, o.person, PROG) ||
+        !cli_collect_photos(&arb, o.others, PROG) ||
+        (o.planted && !cli_collect_photos(&pl, o.planted, PROG))) {
+        rc = 1;
+        goto done;
+    }
+    if (o.max_photos) {
+        while (ind.count > (size_t)o.max_photos)
+            free(ind.path[--ind.count]);
+        while (arb.count > (size_t)o.max_photos)
+            free(arb.path[--arb.count]);
+    }
+    n_person = (int)ind.count;
+    n_others = (int)arb.count;
+    n_planted = (int)pl.count;
+    if (n_person + n_planted > FACE_METRIC_MAX_N ||
+        n_others > FACE_METRIC_MAX_N) {
+        fprintf(stderr, PROG ": too many photos (at most %d per set)\n",
+                FACE_METRIC_MAX_N);
+        rc = 1;
+        goto done;
+    }
+    // The planted photos join the person's list, flagged.
+    planted = calloc((size_t)(n_person + n_planted) + 1, 1);
+    if (!planted) {
+        fprintf(stderr, PROG ": out of memory\n");
+        rc = 1;
+        goto done;
+    }
+    for (size_t i = 0; i < pl.count; i++) {
+        if (ind.count == ind.cap) {
+            size_t cap = ind.cap ? 2 * ind.cap : 16;
+            char **v = realloc(ind.path, cap * sizeof *v);
+            if (!v) {
+                fprintf(stderr, PROG ": out of memory\n");
+                rc = 1;
+                goto done;
+            }
+            ind.path = v;
+            ind.cap = cap;
+        }
+        ind.path[ind.count++] = pl.path[i];
+        pl.path[i] = NULL;
+        planted[ind.count - 1] = 1;
+    }
+
+    if (!o.no_cache) {
+        const char *env = getenv("FACET_CACHE");
+        if (o.cache)
+            snprintf(cache_dir, sizeof cache_dir, "%s", o.cache);
+        else if (env && *env)
+            snprintf(cache_dir, sizeof cache_dir, "%s", env);
+        else
+            snprintf(cache_dir, sizeof cache_dir, "%s/cache/features",
+                     o.weights);
+        if (!cli_mkdirs(cache_dir)) {
+            fprintf(stderr, PROG ": %s: cannot create the cache folder "
+                    "(--no-cache runs without it)\n", cache_dir);
+            rc = 1;
+            goto done;
+        }
+        o.c.cache_dir = cache_dir;
+    }
+    if (!cli_mkdirs(o.out)) {
+        fprintf(stderr, PROG ": %s: cannot create the folder\n", o.out);
+        rc = 1;
+        goto done;
+    }
+    o.c.weights_dir = o.weights;
+    ps.quiet = o.quiet;
+    o.c.progress = on_progress;
+    o.c.progress_user = &ps;
+
+    s = face_characterize(&r, (const char *const *)ind.path,
+                          (int)ind.count, planted,
+                          (const char *const *)arb.path, (int)arb.count,
+                          &o.c);
+    if (!o.quiet && ps.bar.tty && ps.last_stage != FACE_CHAR_T_FRONTEND)
+        fprintf(stderr, "\r\033[K");
+    if (s) {
+        fprintf(stderr, PROG ": %s\n", facet_error());
+        rc = 1;
+        goto done;
+    }
+    t0 = facet_now();
+    s = write_outputs(&o, &r, n_person, n_planted, n_others, t0);
+    t_write = facet_now() - t0;
+    if (s) {
+        fprintf(stderr, PROG ": %s\n", facet_error());
+        face_char_free(&r);
+        rc = 1;
+        goto done;
+    }
+    for (int i = 0; i < r.n_photos; i++)
+        if (r.photos[i].status) {
+            skipped++;
+            if (!o.quiet)
+                fprintf(stderr, "skipped: %s\n", r.photos[i].why);
+        }
+    if (!o.quiet) {
+        double total = t_write;
+        char sel[8];
+
+        selection_string(sel, face_part_decision_mask(r.parts));
+        fprintf(stderr, "%d + %d portraits (%d skipped); cache %d hits, "
+                "%d misses; characteristic parts: %s\n", r.n_ind, r.n_arb,
+                skipped, r.cache_hits, r.cache_misses,
+                sel[0] ? sel : "none");
+        fprintf(stderr, "most representative: %s\nleast representative: "
+                "%s\n", photo_path(&r, r.rep), photo_path(&r, r.least));
+        if (r.eval_pairs > 0)
+            fprintf(stderr, "eval: median Jaccard PCAM %.1f, CAM %.1f; top "
+                    "selection PCAM %.0f%%, CAM %.0f%% (normalised maps: "
+                    "PCAM %.0f%%, CAM %.0f%%)\n",
+                    r.jac_pcam_median, r.jac_cam_median,
+                    100 * r.sel_pcam_freq, 100 * r.sel_cam_freq,
+                    100 * r.sel_pcam_n_freq, 100 * r.sel_cam_n_freq);
+        fprintf(stderr, "seconds:");
+        for (int k = 0; k < FACE_CHAR_T_COUNT; k++) {
+            fprintf(stderr, " %s %.2f", face_char_stage_name(k),
+                    r.seconds[k]);
+            total += r.seconds[k];
+        }
+        fprintf(stderr, " write %.2f; total %.2f\n", t_write, total);
+        fprintf(stderr, "report: %s/index.html\n", o.out);
+    }
+    rc = skipped ? 3 : 0;
+    face_char_free(&r);
+
+done:
+    free(planted);
+    cli_paths_free(&ind);
+    cli_paths_free(&arb);
+    for (size_t i = 0; i < pl.count; i++)
+        free(pl.path[i]);
+    free(pl.path);
+    return rc;
+}
