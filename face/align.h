@@ -140,8 +140,8 @@ facet_status face_align_template_points(double *xy, face_crop_kind kind,
 // kind, size or affine flag, a non-finite landmark or one beyond
 // FACE_ALIGN_MAX_COORD, landmarks that are degenerate (the fit points
 // coincide or are collinear, or the crop would magnify a photo pixel more
-// than 1000 times: a face well under a pixel wide), or an affine fit that mirrors the face (the landmarks
-// are in mirrored order).
+// than 1000 times: a face well under a pixel wide), or an affine fit
+// that mirrors the face (the landmarks are in mirrored order).
 facet_status face_align_fit(face_xform *photo_to_crop, const float *lm68,
                             face_crop_kind kind, int size, int affine);
 
