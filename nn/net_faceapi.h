@@ -48,6 +48,34 @@ void nn_faceapi_clip_box(int crop[4], double x, double y, double bw,
                          double bh, int w, int h);
 
 // ---------------------------------------------------------------------------
+// Per-layer profile of one forward call (nn_ssd_set_profile,
+// nn_frec_set_profile; `facet bench faceapi` prints it with
+// FACET_BENCH_LAYERS=1). Off by default: a forward call then pays one
+// predictable branch per layer and reads no clock.
+
+#define NN_FACEAPI_MAX_STEPS 64
+
+typedef struct nn_faceapi_step {
+    char name[32];           // "conv3_dw", "conv64_1/conv1", "maxpool", ...
+    const nn_conv *conv;     // the convolution, or NULL for other steps
+    int in_h, in_w;          // the step's input plane
+    double flops;            // 2 x multiply-adds per image (0: not a conv)
+    double seconds;          // wall time in the last profiled forward call
+    double cpu_seconds;      // process CPU time (all threads) in it
+} nn_faceapi_step;
+
+typedef struct nn_faceapi_profile {
+    int on;
+    int count;               // steps recorded by the last forward call
+    double t0, c0;           // wall and CPU clock at the current step's start
+    nn_faceapi_step step[NN_FACEAPI_MAX_STEPS];
+} nn_faceapi_profile;
+
+// 2 x multiply-adds of a convolution for one h x w input image (bias and
+// activation not counted).
+double nn_faceapi_conv_flops(const nn_conv *c, int h, int w);
+
+// ---------------------------------------------------------------------------
 // Internal to nn/net_{ssd,lm68,frec}.c.
 
 // A convolution built from TF.js tensors, owning its rearranged weights.
@@ -98,6 +126,24 @@ typedef struct nn__fa_scratch {
 } nn__fa_scratch;
 facet_status nn__fa_scratch_reserve(nn__fa_scratch *s, size_t bytes);
 void nn__fa_scratch_free(nn__fa_scratch *s);
+
+// Profile helpers: mark the start of a step, then record it (both do
+// nothing when the profile is off). An overflowing profile drops later
+// steps.
+void nn__fa_prof_mark(nn_faceapi_profile *p);
+void nn__fa_prof_record(nn_faceapi_profile *p, const char *name,
+                        const nn_conv *conv, int h, int w);
+static inline void nn__fa_prof_start(nn_faceapi_profile *p)
+{
+    if (p->on)
+        nn__fa_prof_mark(p);
+}
+static inline void nn__fa_prof_add(nn_faceapi_profile *p, const char *name,
+                                   const nn_conv *conv, int h, int w)
+{
+    if (p->on)
+        nn__fa_prof_record(p, name, conv, h, w);
+}
 
 // face-api's input normalisations, per channel c of an NCHW tensor, in
 // float32 and in face-api's operation order (the orders are not

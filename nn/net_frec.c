@@ -14,6 +14,7 @@
 // - The shortcut add of the "down" stages is a scalar loop (it handles the
 //   channel and border zero padding); it is a few thousand values.
 #include "net_frec.h"
+#include "layers_internal.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -37,6 +38,7 @@ struct nn_frec {
     float *fc;                    // 128 x 256
     nn_arena arena;
     nn__fa_scratch scratch;
+    nn_faceapi_profile prof;      // per-layer times, when on
 };
 
 static const struct {
@@ -306,14 +308,32 @@ static void down_add(nn_tensor *y, const nn_tensor *pool, const nn_tensor *t2)
                                  ? pool->data + ((size_t)b * cin + ch) * h * w
                                  : NULL;
             const float *t = t2->data + ((size_t)b * c + ch) * th * tw;
-            for (int yy = 0; yy < h; yy++)
-                for (int xx = 0; xx < w; xx++) {
-                    float v = yy < th && xx < tw ? t[yy * tw + xx] : 0.0f;
-                    float s = p ? p[yy * w + xx] : 0.0f;
-                    s = s + v;
-                    o[yy * w + xx] = s > 0.0f ? s : 0.0f;
-                }
+            // The shortcut (or zeros), plus the branch on its rows and
+            // columns, then the ReLU in a loop the compiler vectorises (a
+            // branch per value on its sign mispredicts).
+            if (p)
+                memcpy(o, p, (size_t)h * w * sizeof(float));
+            else
+                memset(o, 0, (size_t)h * w * sizeof(float));
+            for (int yy = 0; yy < th && yy < h; yy++)
+                for (int xx = 0; xx < tw && xx < w; xx++)
+                    o[yy * w + xx] += t[yy * tw + xx];
+            NN_OMP(simd)
+            for (int i = 0; i < h * w; i++)
+                o[i] = o[i] > 0.0f ? o[i] : 0.0f;
         }
+}
+
+// The profile record of a stage's step (nothing when the profile is off).
+static void prof_stage(nn_frec *f, const stage *s, const char *what,
+                       const nn_conv *conv, int h, int w)
+{
+    char name[MAX_NAME + 8];
+
+    if (!f->prof.on)
+        return;
+    snprintf(name, sizeof name, "%s/%s", s->name, what);
+    nn__fa_prof_record(&f->prof, name, conv, h, w);
 }
 
 facet_status nn_frec_forward(nn_frec *f, float *desc, const nn_tensor *in)
@@ -337,34 +357,63 @@ facet_status nn_frec_forward(nn_frec *f, float *desc, const nn_tensor *in)
     f->gavg.dim[0] = f->desc.dim[0] = n;
 
     // (x - mean) / 255, conv32_down, max pool.
+    f->prof.count = 0;
+    nn__fa_prof_start(&f->prof);
     nn__fa_normalize(&f->input, in, mean_rgb, div_rgb, 0);
+    nn__fa_prof_add(&f->prof, "normalize", NULL, NN_FREC_SIZE,
+                    NN_FREC_SIZE);
+    nn__fa_prof_start(&f->prof);
     nn_conv_forward(f->first.conv, &f->conv, &f->input, f->scratch.p);
+    nn__fa_prof_add(&f->prof, "conv32_down", f->first.conv, NN_FREC_SIZE,
+                    NN_FREC_SIZE);
+    nn__fa_prof_start(&f->prof);
     nn_maxpool_forward(&f->mpool, NULL, &f->conv, &maxpool_desc);
+    nn__fa_prof_add(&f->prof, "maxpool", NULL, f->conv.dim[2],
+                    f->conv.dim[3]);
     x = &f->mpool;
 
     // Residual stages.
     for (int i = 0; i < NSTAGES; i++) {
         stage *s = &f->st[i];
         s->t1.dim[0] = s->t2.dim[0] = s->pool.dim[0] = s->y.dim[0] = n;
+        nn__fa_prof_start(&f->prof);
         nn_conv_forward(s->c1.conv, &s->t1, x, f->scratch.p);
+        prof_stage(f, s, "conv1", s->c1.conv, x->dim[2], x->dim[3]);
+        nn__fa_prof_start(&f->prof);
         nn_conv_forward(s->c2.conv, &s->t2, &s->t1, f->scratch.p);
+        prof_stage(f, s, "conv2", s->c2.conv, s->t1.dim[2], s->t1.dim[3]);
+        nn__fa_prof_start(&f->prof);
         if (s->down) {
             nn_avgpool_forward(&s->pool, x, &avgpool_desc);
             down_add(&s->y, &s->pool, &s->t2);
         } else {
             nn_add(&s->y, &s->t2, x, LA_ACT_RELU);
         }
+        prof_stage(f, s, "add", NULL, s->y.dim[2], s->y.dim[3]);
         x = &s->y;
     }
 
     // Mean over the 2x2 map, then the projection.
+    nn__fa_prof_start(&f->prof);
     nn_global_avgpool_forward(&f->gavg, x);
     nn_fc_forward(&f->desc, &f->gavg, f->fc, NULL, NN_FREC_DIM, LA_ACT_NONE,
                   NULL, f->scratch.p);
+    nn__fa_prof_add(&f->prof, "avg+fc", NULL, 2, 2);
     if (desc)
         memcpy(desc, f->desc.data, (size_t)n * NN_FREC_DIM * sizeof(float));
     f->n = n;
     return FACET_OK;
+}
+
+void nn_frec_set_profile(nn_frec *f, int on)
+{
+    f->prof.on = on != 0;
+    f->prof.count = 0;
+}
+
+const nn_faceapi_profile *nn_frec_profile(const nn_frec *f)
+{
+    return &f->prof;
 }
 
 const nn_tensor *nn_frec_feature(const nn_frec *f, const char *name)

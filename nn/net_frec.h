@@ -75,4 +75,10 @@ const nn_tensor *nn_frec_feature(const nn_frec *f, const char *name);
 // Bytes of activation memory and scratch the network holds.
 size_t nn_frec_arena_bytes(const nn_frec *f);
 
+// Per-layer profile (net_faceapi.h): on 1 makes each forward call record
+// the wall time of every convolution, pooling, residual add and the
+// projection; nn_frec_profile gives the last call's record.
+void nn_frec_set_profile(nn_frec *f, int on);
+const nn_faceapi_profile *nn_frec_profile(const nn_frec *f);
+
 #endif

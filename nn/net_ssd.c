@@ -70,6 +70,7 @@ struct nn_ssd {
     void *nms_scratch;
     nn_arena arena;
     nn__fa_scratch scratch;
+    nn_faceapi_profile prof;           // per-layer times, when on
     int n;                             // batch of the last forward
 };
 
@@ -495,22 +496,37 @@ facet_status nn_ssd_forward(nn_ssd *s, const nn_tensor *in)
         s->out[i].dim[0] = n;
 
     // x / 127.5 - 1, the convolutions, each head as its map appears.
+    s->prof.count = 0;
+    nn__fa_prof_start(&s->prof);
     nn__fa_normalize(&s->v[0].t, in, sub, div, 1);
+    nn__fa_prof_add(&s->prof, "normalize", NULL, NN_SSD_SIZE,
+                    NN_SSD_SIZE);
     for (int l = 0; l < NLAYERS; l++) {
+        nn__fa_prof_start(&s->prof);
         nn_conv_forward(s->layer[l].conv, &s->v[l + 1].t, &s->v[l].t,
                         s->scratch.p);
+        nn__fa_prof_add(&s->prof, s->v[l + 1].name, s->layer[l].conv,
+                        s->v[l].h, s->v[l].w);
         for (int k = 0; k < NHEADS; k++) {
             const head *hd = &s->heads[k];
             const value *x = &s->v[hd->src];
             nn_tensor o;
+            char name[16];
             if (hd->src != l + 1)
                 continue;
+            nn__fa_prof_start(&s->prof);
             o = nn_tensor_4d(s->head_out, n, 7 * hd->anchors, x->h, x->w);
             nn_conv_forward(hd->conv, &o, &x->t, s->scratch.p);
             head_scatter(s, hd, n, x->h, x->w);
+            if (s->prof.on) {
+                snprintf(name, sizeof name, "box%d", k);
+                nn__fa_prof_record(&s->prof, name, hd->conv, x->h, x->w);
+            }
         }
     }
+    nn__fa_prof_start(&s->prof);
     decode(s, n);
+    nn__fa_prof_add(&s->prof, "decode", NULL, 0, 0);
     s->n = n;
     return FACET_OK;
 }
@@ -528,6 +544,17 @@ const nn_tensor *nn_ssd_feature(const nn_ssd *s, const char *name)
     facet_fail(FACET_E_NOT_FOUND, "ssd: feature map '%s' unknown, not kept "
                "or not computed yet", name ? name : "(null)");
     return NULL;
+}
+
+void nn_ssd_set_profile(nn_ssd *s, int on)
+{
+    s->prof.on = on != 0;
+    s->prof.count = 0;
+}
+
+const nn_faceapi_profile *nn_ssd_profile(const nn_ssd *s)
+{
+    return &s->prof;
 }
 
 // ---------------------------------------------------------------------------

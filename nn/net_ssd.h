@@ -119,4 +119,10 @@ facet_status nn_ssd_detect(nn_ssd *s, nn_ssd_det *dets, int max_dets,
 // Bytes of activation memory and scratch the network holds.
 size_t nn_ssd_arena_bytes(const nn_ssd *s);
 
+// Per-layer profile (net_faceapi.h): on 1 makes each forward call record
+// the wall time of every convolution, box predictor and the decoding;
+// nn_ssd_profile gives the last call's record.
+void nn_ssd_set_profile(nn_ssd *s, int on);
+const nn_faceapi_profile *nn_ssd_profile(const nn_ssd *s);
+
 #endif

@@ -323,6 +323,15 @@ static void test_depthwise(void)
         snprintf(name, sizeof name, "dw wide s%d", s);
         run_case(name, &d, 1, 4, 211);
     }
+
+    // Planes tall enough for the AVX-512 fast path to split into bands of
+    // rows (its stack buffer holds 51 rows of a 60-column plane at stride
+    // 1, 64 of a 31-column plane at stride 2).
+    for (int s = 1; s <= 2; s++) {
+        nn_conv_desc d = desc(2, 2, 3, 3, s, 1, 2, LA_ACT_RELU6);
+        snprintf(name, sizeof name, "dw bands s%d", s);
+        run_case(name, &d, 1, 97, s == 1 ? 60 : 31);
+    }
 }
 
 // MobileNet-v1 at 224x224: conv 3x3 s2 3 -> 32, then 13 depthwise 3x3 +

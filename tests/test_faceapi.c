@@ -470,6 +470,26 @@ static void check_dets(const nn_ssd_det *d, int n, const char *key,
     }
 }
 
+// A per-layer profile: `steps` records with non-negative times, the step
+// `name` a convolution of `flops` FLOPs (2 x multiply-adds).
+static void check_profile(const nn_faceapi_profile *p, int steps,
+                          const char *name, double flops)
+{
+    int found = 0;
+
+    CHECKF(p->count == steps, "profile: %d steps, want %d", p->count, steps);
+    for (int i = 0; i < p->count && i < NN_FACEAPI_MAX_STEPS; i++) {
+        CHECK(p->step[i].seconds >= 0 && p->step[i].cpu_seconds >= 0);
+        if (!strcmp(p->step[i].name, name)) {
+            found = 1;
+            CHECK(p->step[i].conv != NULL);
+            CHECKF(p->step[i].flops == flops, "profile: %s has %.0f FLOPs, "
+                   "want %.0f", name, p->step[i].flops, flops);
+        }
+    }
+    CHECKF(found, "profile: no step %s", name);
+}
+
 static void test_ssd(const wt_file *w, const char *isa)
 {
     static const char *const keep[] = {"input", "conv0", "conv11", "conv13",
@@ -512,6 +532,30 @@ static void test_ssd(const wt_file *w, const char *isa)
     // Selection again at a low threshold (many overlapping candidates).
     n = nn_ssd_select(s, dets, 100, 0, photo_w, photo_h, 0.05);
     check_dets(dets, n, "ssd_nms_5", 0, isa);
+
+    // The per-layer profile: the normalisation, 35 convolutions, 6 box
+    // predictors and the decoding; the scores do not change with it on,
+    // and it records nothing once off. conv1: 32 -> 64 channels at 256x256.
+    {
+        float *scores = malloc(NN_SSD_ANCHORS * sizeof(float));
+        x = nn_ssd_feature(s, "scores");
+        if (scores && x) {
+            memcpy(scores, x->data, NN_SSD_ANCHORS * sizeof(float));
+            nn_ssd_set_profile(s, 1);
+            CHECK(nn_ssd_detect(s, dets, 100, &n, photo, photo_w, photo_h,
+                                (size_t)photo_w * 3, 0.5) == FACET_OK);
+            check_profile(nn_ssd_profile(s), 43, "conv1",
+                          2.0 * 64 * 256 * 256 * 32);
+            x = nn_ssd_feature(s, "scores");
+            CHECK(x && !memcmp(scores, x->data,
+                               NN_SSD_ANCHORS * sizeof(float)));
+            nn_ssd_set_profile(s, 0);
+            CHECK(nn_ssd_detect(s, dets, 100, &n, photo, photo_w, photo_h,
+                                (size_t)photo_w * 3, 0.5) == FACET_OK);
+            CHECK(nn_ssd_profile(s)->count == 0);
+        }
+        free(scores);
+    }
     nn_ssd_free(s);
 }
 
@@ -707,6 +751,21 @@ static void test_frec(const wt_file *w, const char *isa)
     }
     CHECK(nn_frec_feature(f, "conv256_down_out/pool") != NULL);
     CHECK(nn_frec_feature(f, "conv64_1/pool") == NULL);
+
+    // The per-layer profile: normalisation, conv32_down, max pool, three
+    // steps per stage, average and projection; the same descriptor with it
+    // on. conv32_down: 7x7 x 3 -> 32 channels at 72x72.
+    {
+        float again[NN_FREC_DIM];
+        nn_frec_set_profile(f, 1);
+        CHECK(nn_frec_forward(f, again, &t) == FACET_OK);
+        check_profile(nn_frec_profile(f), 46, "conv32_down",
+                      2.0 * 32 * 72 * 72 * 3 * 49);
+        CHECK(!memcmp(again, desc, sizeof desc));
+        nn_frec_set_profile(f, 0);
+        CHECK(nn_frec_forward(f, again, &t) == FACET_OK);
+        CHECK(nn_frec_profile(f)->count == 0);
+    }
     nn_frec_free(f);
     free(in);
 }

@@ -17,6 +17,12 @@
 // process CPU time per image (all threads): on a shared machine the CPU
 // time of a 1-thread run is the steadier measure of the work.
 //
+// With FACET_BENCH_LAYERS=1 in the environment it also prints, for the
+// detector network and the descriptor at each thread count, every layer's
+// median time over the repetitions (nn_ssd_set_profile,
+// nn_frec_set_profile), its FLOPs (2 x multiply-adds) and GFLOP/s, and the
+// sums per kind of layer (lines starting "layer " and "kind ").
+//
 // Limitations:
 // - Inputs are random pixels: the networks' cost does not depend on them
 //   (NMS sees few candidates above 0.5).
@@ -139,10 +145,130 @@ static void teardown(nets *n)
     facet_free(n->in_frec);
 }
 
+// The kind of a profiled step, for the per-kind sums.
+enum { K_PW, K_DW, K_WINO, K_C3, K_CONV, K_OTHER, KINDS };
+static const char *const kind_names[KINDS] = {
+    "1x1 conv (GEMM)", "depthwise 3x3", "3x3 conv (Winograd)",
+    "3x3 conv (im2col GEMM)", "other conv (im2col GEMM)", "not a conv"};
+
+static int step_kind(const nn_faceapi_step *st)
+{
+    const nn_conv_desc *d;
+
+    if (!st->conv)
+        return K_OTHER;
+    d = nn_conv_descriptor(st->conv);
+    if (nn_conv_algorithm(st->conv) == NN_CONV_DEPTHWISE)
+        return K_DW;
+    if (nn_conv_algorithm(st->conv) == NN_CONV_WINOGRAD)
+        return K_WINO;
+    if (d->kh == 1 && d->kw == 1)
+        return K_PW;
+    if (d->kh == 3 && d->kw == 3 && d->stride_h == 1)
+        return K_C3;
+    return K_CONV;
+}
+
+// Per-layer medians of `reps` profiled calls of a part (PART_SSD or
+// PART_FREC), printed with FLOPs and GFLOP/s, then sums per kind.
+static facet_status profile_part(nets *n, int part, int threads, int reps)
+{
+    nn_faceapi_profile *acc = NULL;
+    const nn_faceapi_profile *p;
+    double *t = NULL, *c, total = 0, total_c = 0, total_fl = 0;
+    double ksec[KINDS] = {0}, kcpu[KINDS] = {0}, kfl[KINDS] = {0};
+    int count = 0;
+    facet_status st = FACET_OK;
+
+    if (part == PART_SSD)
+        nn_ssd_set_profile(n->ssd, 1);
+    else
+        nn_frec_set_profile(n->frec, 1);
+    p = part == PART_SSD ? nn_ssd_profile(n->ssd) : nn_frec_profile(n->frec);
+    acc = malloc(sizeof *acc);
+    t = malloc(2 * (size_t)reps * NN_FACEAPI_MAX_STEPS * sizeof(double));
+    c = t ? t + (size_t)reps * NN_FACEAPI_MAX_STEPS : NULL;
+    if (!acc || !t)
+        st = facet_fail(FACET_E_NOMEM, "bench faceapi: profile");
+    for (int r = 0; r < reps && st == FACET_OK; r++) {
+        st = run_part(n, part);
+        if (st != FACET_OK)
+            break;
+        if (r == 0) {
+            *acc = *p;
+            count = p->count;
+        }
+        if (p->count != count) {
+            st = facet_fail(FACET_E_UNSUPPORTED, "bench faceapi: the "
+                            "profile changed its steps between calls");
+            break;
+        }
+        for (int i = 0; i < count; i++) {
+            t[(size_t)i * reps + r] = p->step[i].seconds;
+            c[(size_t)i * reps + r] = p->step[i].cpu_seconds;
+        }
+    }
+    if (part == PART_SSD)
+        nn_ssd_set_profile(n->ssd, 0);
+    else
+        nn_frec_set_profile(n->frec, 0);
+    if (st != FACET_OK) {
+        free(acc);
+        free(t);
+        return st;
+    }
+
+    printf("\n%s, %d thread%s, per layer (median of %d profiled calls)\n",
+           part == PART_SSD ? "ssd network" : "descriptor network", threads,
+           threads > 1 ? "s" : "", reps);
+    printf("layer %-3s %-22s %-9s %-11s %-5s %8s %8s %8s %8s\n", "thr",
+           "step", "input", "cin>cout", "k/s", "MFLOP", "ms", "CPU ms",
+           "GFLOP/s");
+    for (int i = 0; i < count; i++) {
+        const nn_faceapi_step *sp = &acc->step[i];
+        double sec = bench_median(t + (size_t)i * reps, reps);
+        double cpu = bench_median(c + (size_t)i * reps, reps);
+        int k = step_kind(sp);
+        char io[24] = "-", ks[8] = "-", in[16];
+
+        if (sp->conv) {
+            const nn_conv_desc *d = nn_conv_descriptor(sp->conv);
+            snprintf(io, sizeof io, "%d>%d", d->cin, d->cout);
+            snprintf(ks, sizeof ks, "%d/%d", d->kh, d->stride_h);
+        }
+        snprintf(in, sizeof in, "%dx%d", sp->in_h, sp->in_w);
+        printf("layer %-3d %-22s %-9s %-11s %-5s %8.1f %8.3f %8.3f %8.1f\n",
+               threads, sp->name, in, io, ks, sp->flops * 1e-6, sec * 1e3,
+               cpu * 1e3,
+               sec > 0 && sp->flops > 0 ? sp->flops / sec * 1e-9 : 0.0);
+        ksec[k] += sec;
+        kcpu[k] += cpu;
+        total_c += cpu;
+        kfl[k] += sp->flops;
+        total += sec;
+        total_fl += sp->flops;
+    }
+    for (int k = 0; k < KINDS; k++)
+        if (ksec[k] > 0)
+            printf("kind  %-3d %-26s %7.1f MFLOP %7.2f ms (CPU %7.2f) "
+                   "%6.1f GFLOP/s %5.1f%% of time\n", threads, kind_names[k],
+                   kfl[k] * 1e-6, ksec[k] * 1e3, kcpu[k] * 1e3,
+                   kfl[k] > 0 ? kfl[k] / ksec[k] * 1e-9 : 0.0,
+                   100.0 * ksec[k] / total);
+    printf("kind  %-3d %-26s %7.1f MFLOP %7.2f ms (CPU %7.2f) %6.1f GFLOP/s"
+           "\n", threads, "all layers", total_fl * 1e-6, total * 1e3,
+           total_c * 1e3, total_fl / total * 1e-9);
+    free(acc);
+    free(t);
+    return FACET_OK;
+}
+
 int bench_faceapi(const bench_opts *o)
 {
     int threads[2] = {1, 2}, nthreads = 2, saved = facet_threads();
     int reps = o->reps > 0 ? o->reps : 10;
+    const char *env = getenv("FACET_BENCH_LAYERS");
+    int layers = env && env[0] == '1';
     double *t = malloc(2 * (size_t)reps * sizeof(double)), *c = t + reps;
     nets n;
     facet_status st;
@@ -187,6 +313,13 @@ int bench_faceapi(const bench_opts *o)
                    1e3 * cpu);
             fflush(stdout);
         }
+    }
+    for (int i = 0; i < nthreads && st == FACET_OK && layers; i++) {
+        facet_set_threads(threads[i]);
+        st = profile_part(&n, PART_SSD, threads[i], reps);
+        if (st == FACET_OK)
+            st = profile_part(&n, PART_FREC, threads[i], reps);
+        fflush(stdout);
     }
     facet_set_threads(saved);
     if (st != FACET_OK)
