@@ -1,5 +1,6 @@
 // characterize.c - the characterization job (characterize.h): photos ->
-// features (cached) -> M, M_H and CAM -> PCAMs -> Eq. 9 ranking ->
+// features (cached) -> M, M_H and CAM -> PCAMs -> ranking (identity or
+// Eq. 9) ->
 // characteristic parts, and the optional PCAM-vs-CAM evaluation.
 #include <limits.h>
 #include <stdio.h>
@@ -20,6 +21,10 @@
 #define CROP_BYTES ((size_t)BB * BB * 3)
 #define VIEW_BYTES ((size_t)VIEW * VIEW * 3)
 
+// The cache entries' kind (and the salt's first field): names the payload
+// layout, so entries of an older layout are never read as this one.
+#define CACHE_KIND "char2"
+
 const char *face_char_stage_name(int stage)
 {
     static const char *const names[FACE_CHAR_T_COUNT] = {
@@ -27,6 +32,25 @@ const char *face_char_stage_name(int stage)
         "cam", "pcam", "rank", "parts", "eval"};
 
     return stage >= 0 && stage < FACE_CHAR_T_COUNT ? names[stage] : NULL;
+}
+
+const char *face_char_rank_name(face_char_rank rule)
+{
+    return rule == FACE_CHAR_RANK_IDENTITY ? "identity"
+           : rule == FACE_CHAR_RANK_EQ9    ? "eq9"
+                                           : NULL;
+}
+
+facet_status face_char_rank_parse(face_char_rank *rule, const char *name)
+{
+    if (name && !strcmp(name, "identity"))
+        *rule = FACE_CHAR_RANK_IDENTITY;
+    else if (name && !strcmp(name, "eq9"))
+        *rule = FACE_CHAR_RANK_EQ9;
+    else
+        return facet_fail(FACET_E_ARG, "ranking rule \"%s\": expected "
+                          "identity or eq9", name ? name : "(null)");
+    return FACET_OK;
 }
 
 void face_char_defaults(face_char_opts *o)
@@ -39,6 +63,7 @@ void face_char_defaults(face_char_opts *o)
     face_cam_opts_init(&o->cam);
     o->seed = 1;
     o->nu = FACE_NU_AUTO;
+    o->rank = FACE_CHAR_RANK_IDENTITY;
 }
 
 void face_char_cache_salt(char *out, size_t size, const char *backbone_id,
@@ -49,7 +74,7 @@ void face_char_cache_salt(char *out, size_t size, const char *backbone_id,
     // %.17g keeps every double exact, so any change of an option changes
     // the key.
     snprintf(out, size,
-             "char1|%s|%s|aligned=%d face=%d min_score=%.17g "
+             CACHE_KIND "|%s|%s|aligned=%d face=%d min_score=%.17g "
              "hair_layer=%s base=%d thr=%.17g eye=%.17g brow=%.17g/%.17g "
              "nose=%.17g mouth=%.17g skull=%.17g grow=%.17g fh=%.17g "
              "bg=%.17g work=%d seg_iter=%d",
@@ -84,6 +109,7 @@ static void portrait_free(face_char_portrait *p)
 {
     facet_free(p->f);
     facet_free(p->fh);
+    facet_free(p->desc);
     free(p->labels);
     free(p->head_labels);
     free(p->crop);
@@ -138,28 +164,31 @@ static void progress(const job *J, int stage, long done, long total,
 }
 
 static facet_status portrait_alloc(face_char_portrait *p, size_t d,
-                                   size_t dh)
+                                   size_t dh, size_t dd)
 {
     p->f = facet_alloc(d * sizeof(float));
     p->fh = facet_alloc(dh * sizeof(float));
+    p->desc = facet_alloc(dd * sizeof(float));
     p->labels = malloc(LABELS_BYTES);
     p->head_labels = malloc(HEAD_LABELS_BYTES);
     p->crop = malloc(CROP_BYTES);
     p->head = malloc(VIEW_BYTES);
-    if (!p->f || !p->fh || !p->labels || !p->head_labels || !p->crop ||
-        !p->head)
+    if (!p->f || !p->fh || !p->desc || !p->labels || !p->head_labels ||
+        !p->crop || !p->head)
         return facet_fail(FACET_E_NOMEM, "portrait: out of memory");
     return FACET_OK;
 }
 
 // Payload <-> portrait.
 static void pack(uint8_t *buf, const face_char_portrait *p, size_t d,
-                 size_t dh)
+                 size_t dh, size_t dd)
 {
     memcpy(buf, p->f, d * sizeof(float));
     buf += d * sizeof(float);
     memcpy(buf, p->fh, dh * sizeof(float));
     buf += dh * sizeof(float);
+    memcpy(buf, p->desc, dd * sizeof(float));
+    buf += dd * sizeof(float);
     memcpy(buf, p->labels, LABELS_BYTES);
     buf += LABELS_BYTES;
     memcpy(buf, p->head_labels, HEAD_LABELS_BYTES);
@@ -170,12 +199,14 @@ static void pack(uint8_t *buf, const face_char_portrait *p, size_t d,
 }
 
 static facet_status unpack(face_char_portrait *p, const uint8_t *buf,
-                           size_t d, size_t dh)
+                           size_t d, size_t dh, size_t dd)
 {
     memcpy(p->f, buf, d * sizeof(float));
     buf += d * sizeof(float);
     memcpy(p->fh, buf, dh * sizeof(float));
     buf += dh * sizeof(float);
+    memcpy(p->desc, buf, dd * sizeof(float));
+    buf += dd * sizeof(float);
     memcpy(p->labels, buf, LABELS_BYTES);
     buf += LABELS_BYTES;
     memcpy(p->head_labels, buf, HEAD_LABELS_BYTES);
@@ -238,7 +269,8 @@ static facet_status compute(job *J, const char *path, face_char_portrait *p)
     if (!s) {
         copy_packed(p->head, &view);
         face_image_free(&view);
-        s = face_backbone_run(J->bb, &fp.crop[FACE_CROP_BACKBONE], 1, p->f);
+        s = face_backbone_run_desc(J->bb, &fp.crop[FACE_CROP_BACKBONE], 1,
+                                   p->f, p->desc);
     }
     face_portrait_free(&fp);
     r->seconds[FACE_CHAR_T_BACKBONE] += facet_now() - t0;
@@ -257,14 +289,14 @@ static facet_status one_photo(job *J, face_char_photo *ph,
     facet_status s;
     double t0;
 
-    if ((s = portrait_alloc(p, r->d, r->dh)))
+    if ((s = portrait_alloc(p, r->d, r->dh, r->dd)))
         return s;
     if (cache) {
         t0 = facet_now();
         s = face_cache_key_file(&key, ph->path, J->salt);
         if (!s) {
-            s = face_cache_get(cache, &key, "char1", J->payload, J->buf);
-            if (!s && !(s = unpack(p, J->buf, r->d, r->dh))) {
+            s = face_cache_get(cache, &key, CACHE_KIND, J->payload, J->buf);
+            if (!s && !(s = unpack(p, J->buf, r->d, r->dh, r->dd))) {
                 ph->cached = 1;
                 r->cache_hits++;
                 r->seconds[FACE_CHAR_T_CACHE] += facet_now() - t0;
@@ -292,9 +324,9 @@ static facet_status one_photo(job *J, face_char_photo *ph,
     }
     if (cache) {
         t0 = facet_now();
-        pack(J->buf, p, r->d, r->dh);
+        pack(J->buf, p, r->d, r->dh, r->dd);
         // A failed put costs a rerun its speed, not its result.
-        if (face_cache_put(cache, &key, "char1", J->buf, J->payload))
+        if (face_cache_put(cache, &key, CACHE_KIND, J->buf, J->payload))
             r->cache_errors++;
         r->seconds[FACE_CHAR_T_CACHE] += facet_now() - t0;
     }
@@ -329,11 +361,13 @@ static facet_status open_models(job *J)
     face_hairnet_shape(hn, &r->hz, &r->hh, &r->hw);
     r->d = face_backbone_dim(J->bb);
     r->dh = face_hairnet_dim(hn);
-    if (r->d > INT_MAX || r->dh > INT_MAX)
+    r->dd = face_backbone_desc_dim(J->bb);
+    if (r->d > INT_MAX || r->dh > INT_MAX || r->dd > INT_MAX)
         return facet_fail(FACET_E_TOO_LARGE, "feature maps too large");
     face_char_cache_salt(J->salt, sizeof J->salt, r->backbone_id,
                          r->hair_id, &fo);
-    d = (r->d + r->dh) * sizeof(float) + LABELS_BYTES + HEAD_LABELS_BYTES +
+    d = (r->d + r->dh + r->dd) * sizeof(float) + LABELS_BYTES +
+        HEAD_LABELS_BYTES +
         CROP_BYTES + VIEW_BYTES;
     J->payload = d;
     if (o->cache_dir && !(J->buf = malloc(d)))
@@ -508,34 +542,44 @@ static facet_status rank(job *J)
     int n = r->n_ind;
     const float **f = malloc((size_t)n * sizeof *f);
     const float **fh = malloc((size_t)n * sizeof *fh);
+    const float **dv = malloc((size_t)n * sizeof *dv);
     face_feat_set face, hair;
     facet_status s;
     double t0 = facet_now();
 
+    r->rank_rule = J->o->rank;
     r->score = malloc((size_t)n * sizeof(double));
     r->face_term = malloc((size_t)n * sizeof(double));
     r->hair_term = malloc((size_t)n * sizeof(double));
     r->order = malloc((size_t)n * sizeof(int));
-    if (!f || !fh || !r->score || !r->face_term || !r->hair_term ||
+    if (!f || !fh || !dv || !r->score || !r->face_term || !r->hair_term ||
         !r->order) {
         free(f);
         free(fh);
+        free(dv);
         return facet_fail(FACET_E_NOMEM, "ranking: out of memory");
     }
     for (int i = 0; i < n; i++) {
         f[i] = r->pt[i].f;
         fh[i] = r->pt[i].fh;
+        dv[i] = r->pt[i].desc;
     }
     face = (face_feat_set){r->m.m_ind, (float)r->m.scale, f, r->d};
     hair = (face_feat_set){r->mh.m_ind, (float)r->mh.scale, fh, r->dh};
-    s = face_rank_portraits(r->score, r->order, &r->nu, r->face_term,
-                            r->hair_term, &face, &hair, n, J->o->nu);
+    if (r->rank_rule == FACE_CHAR_RANK_EQ9)
+        s = face_rank_portraits(r->score, r->order, &r->nu, r->face_term,
+                                r->hair_term, &face, &hair, n, J->o->nu);
+    else
+        s = face_rank_identity(r->score, r->order, &r->nu, r->face_term,
+                               r->hair_term, dv, r->dd, &hair, n,
+                               J->o->nu);
     if (!s) {
         r->rep = r->order[0];
         r->least = r->order[n - 1];
     }
     free(f);
     free(fh);
+    free(dv);
     r->seconds[FACE_CHAR_T_RANK] = facet_now() - t0;
     return s;
 }
@@ -795,7 +839,8 @@ facet_status face_characterize(face_char_result *r,
                           "others, at least %d of each are needed",
                           n_ind, n_arb, FACE_CHAR_MIN_SET);
     if (!o->weights_dir || o->eval_pairs < 0 ||
-        o->eval_pairs > 10000000 || !(o->nu >= 0 || o->nu == FACE_NU_AUTO))
+        o->eval_pairs > 10000000 || !(o->nu >= 0 || o->nu == FACE_NU_AUTO) ||
+        !face_char_rank_name(o->rank))
         return facet_fail(FACET_E_ARG, "characterize: bad options");
     for (int i = 0; i < n_ind; i++)
         if (!ind[i])

@@ -1,7 +1,7 @@
 // characterize.h - facet's main job as one library call: photos of one
 // person (P_ind) and photos of other people (P_arb) in; the polarizing
 // metrics M and M_H, PCAM and CAM maps, the ranking of P_ind from most to
-// least representative (Eq. 9) and the characteristic parts of the most
+// least representative and the characteristic parts of the most
 // representative portrait (section 4.5) out.
 //
 // Steps (each timed in face_char_result.seconds, FACE_CHAR_T_*):
@@ -11,13 +11,22 @@
 //   load      decode the photo (image.h)
 //   frontend  detect, landmarks, crops, p(hair), f^H, part labels
 //             (portrait.h)
-//   backbone  f on the 224x224 crop (features.h)
+//   backbone  f on the 224x224 crop and, from the same forward pass, the
+//             backbone's identity descriptor d (features.h)
 //   metric_m  M on f, metric_mh  M_H on f^H (metric.h, the same options
 //             and seed for both)
 //   cam       the CAM baseline on pooled f (cam.h)
 //   pcam      PCAM maps of every usable portrait: face with M_ind, face
 //             with M_arb (for display), hair with M^H_ind; CAM (ind row)
-//   rank      Eq. 9 over P_ind (pcam.h, nu FACE_NU_AUTO by default)
+//   rank      P_ind from most to least representative by one of two
+//             rules (face_char_rank; nu FACE_NU_AUTO by default):
+//             identity (default): 1 - cos(d_k, mean d) + nu ||M^H_ind .
+//               (g^H_k - mean g^H)|| (face_rank_identity, pcam.h)
+//             eq9: the paper's Eq. 9, ||(M_ind - 1) . g|| + nu ||(M^H_ind
+//               - 1) . g^H|| (face_rank_portraits)
+//             docs/REPORT.md gives the planted-outlier measurements that
+//             made identity the default: Eq. 9 on the 14 x 14 map ranks
+//             photos of another person as typical.
 //   parts     part scores of every portrait (face parts from the M_ind
 //             PCAM in the backbone frame, hair from the M^H_ind PCAM in
 //             the head frame, method-spec 4.5) and the majority rule for
@@ -31,11 +40,12 @@
 // the reason; fewer than FACE_CHAR_MIN_SET usable portraits in either set
 // is FACET_E_ARG.
 //
-// Cache entries (cache.h, kind "char1"): f, f^H, the two label maps, the
-// 224x224 backbone crop and the head crop shrunk to 256x256 (for the
-// pictures the caller draws), so a rerun with other metric options reads
-// them instead of running the networks. The key's salt names this layout,
-// the model ids and every front-end option that changes the result.
+// Cache entries (cache.h, kind "char2"): f, f^H, the identity descriptor,
+// the two label maps, the 224x224 backbone crop and the head crop shrunk
+// to 256x256 (for the pictures the caller draws), so a rerun with other
+// metric or ranking options reads them instead of running the networks.
+// The key's salt names this layout, the model ids and every front-end
+// option that changes the result.
 //
 // Determinism: the photos go through the networks one at a time in list
 // order, and every later step is bitwise independent of the thread count
@@ -69,6 +79,16 @@
 #define FACE_CHAR_HEAD_VIEW 256
 // Binarisation threshold of the Jaccard evaluation (paper section 5.1).
 #define FACE_CHAR_JACCARD_THR 0.1f
+
+// How P_ind is ranked (see the steps above).
+typedef enum face_char_rank {
+    FACE_CHAR_RANK_IDENTITY = 0,   // identity descriptor + hair (default)
+    FACE_CHAR_RANK_EQ9             // the paper's Eq. 9
+} face_char_rank;
+// "identity", "eq9"; NULL out of range.
+const char *face_char_rank_name(face_char_rank rule);
+// The rule named `name`; FACET_E_ARG for another name.
+facet_status face_char_rank_parse(face_char_rank *rule, const char *name);
 
 enum {
     FACE_CHAR_T_CACHE = 0,
@@ -105,6 +125,7 @@ typedef struct face_char_opts {
     face_cam_opts cam;           // face_cam_opts_init
     uint64_t seed;               // 1: metrics and evaluation pairs
     double nu;                   // FACE_NU_AUTO
+    face_char_rank rank;         // FACE_CHAR_RANK_IDENTITY
     int eval_pairs;              // 0: no evaluation
     face_char_progress_fn progress;   // NULL
     void *progress_user;
@@ -134,6 +155,7 @@ typedef struct face_char_portrait {
     int photo;             // index into face_char_result.photos
     float *f;              // D floats (z-major)
     float *fh;             // DH floats
+    float *desc;           // dd floats: the backbone's identity descriptor
     uint8_t *labels;       // 224 x 224 face_part labels (backbone frame)
     uint8_t *head_labels;  // 512 x 512 labels (head frame)
     uint8_t *crop;         // 224 x 224 x 3 RGB, packed rows
@@ -162,11 +184,16 @@ typedef struct face_char_result {
     int fz, fh_, fw;             // face map Z x H x W
     int hz, hh, hw;              // hair map C x H x W
     size_t d, dh;                // their sizes
+    size_t dd;                   // identity descriptor length
 
     face_metric m, mh;           // M and M_H
     face_cam cam;
 
-    // Eq. 9 over P_ind (indices 0..n_ind-1 into pt).
+    // The ranking of P_ind (indices 0..n_ind-1 into pt) by rank_rule;
+    // score = face_term + nu hair_term, the terms of that rule
+    // (identity: 1 - cos and the hair distance to the mean; eq9: Eq. 9's
+    // two norms).
+    face_char_rank rank_rule;
     double nu;                   // the nu applied
     double *score, *face_term, *hair_term;   // n_ind each
     int *order;                  // most representative first
@@ -207,7 +234,7 @@ facet_status face_characterize(face_char_result *r,
 void face_char_free(face_char_result *r);   // NULL / zeroed harmless
 
 // The cache salt for the options' front end and the two model ids (for
-// tests and tools that share the cache): "char1|<backbone id>|<hair
+// tests and tools that share the cache): "char2|<backbone id>|<hair
 // id>|<front-end options>".
 void face_char_cache_salt(char *out, size_t size, const char *backbone_id,
                           const char *hair_id, const face_frontend_opts *fe);

@@ -50,6 +50,7 @@ struct face_backbone {
     int batch;
     int z, h, w;                  // the map returned
     int net_z;                    // channels of the network's map (>= z)
+    int desc_dim;                 // identity descriptor length
     char layer[LAYER_BYTES];
     char id[ID_BYTES];
     wt_file *wf;
@@ -277,6 +278,7 @@ static facet_status vgg_open(face_backbone *b, const char *layer)
     b->z = c;
     b->h = h;
     b->w = w;
+    b->desc_dim = widths[NN_VGG16_CONVS - 1];   // pooled conv5_3
 
     // The network, built for the current thread count.
     b->vgg_threads = facet_threads();
@@ -316,6 +318,7 @@ static facet_status faceres_open(face_backbone *b, const char *layer)
                           layer);
     nn_faceres_value_shape(id, &b->z, &b->h, &b->w);
     b->net_z = b->z;
+    b->desc_dim = NN_FACERES_DESCRIPTOR;   // global_pooling, always kept
     return nn_faceres_create(&b->fr, b->wf, b->batch, &layer, 1);
 }
 
@@ -422,9 +425,43 @@ facet_status face_backbone_input(const face_backbone *b, float *dst,
     return FACET_OK;
 }
 
-// One batch of nb crops through the network; maps to out.
+// The identity descriptors of the last forward call (nb images) into
+// desc: faceres's global_pooling as it is; VGG-Face's conv5_3 averaged
+// over its plane (the file's first desc_dim channels), summed in double
+// in increasing pixel order, divided by H W, rounded to float.
+static void backbone_desc(const face_backbone *b, int nb, float *desc)
+{
+    const size_t dd = (size_t)b->desc_dim;
+    const nn_tensor *t;
+
+    if (b->kind == FACE_BACKBONE_FACERES) {
+        t = nn_faceres_feature(b->fr, "global_pooling");
+        FACET_ASSERT(t && nn_tensor_count(t) == (size_t)nb * dd);
+        memcpy(desc, t->data, (size_t)nb * dd * sizeof(float));
+        return;
+    }
+    t = nn_vgg16_feature(b->vgg, "conv5_3");
+    FACET_ASSERT(t && t->dim[1] >= b->desc_dim);
+    {
+        const size_t plane = (size_t)t->dim[2] * t->dim[3];
+        const size_t one = (size_t)t->dim[1] * plane;
+
+        for (int i = 0; i < nb; i++)
+            for (size_t c = 0; c < dd; c++) {
+                const float *p = t->data + (size_t)i * one + c * plane;
+                double acc = 0.0;
+
+                for (size_t k = 0; k < plane; k++)
+                    acc += p[k];
+                desc[(size_t)i * dd + c] = (float)(acc / (double)plane);
+            }
+    }
+}
+
+// One batch of nb crops through the network; maps to out and identity
+// descriptors to desc (either may be NULL).
 static facet_status backbone_batch(face_backbone *b, const face_image *crops,
-                                   int nb, float *out)
+                                   int nb, float *out, float *desc)
 {
     const size_t in_one = (size_t)3 * SZ * SZ;
     const size_t plane = (size_t)b->h * b->w;
@@ -457,29 +494,45 @@ static facet_status backbone_batch(face_backbone *b, const face_image *crops,
     }
     FACET_ASSERT(t && nn_tensor_count(t) ==
                           (size_t)nb * b->net_z * plane);
-    for (int i = 0; i < nb; i++)
+    for (int i = 0; out && i < nb; i++)
         memcpy(out + (size_t)i * one, t->data + (size_t)i * b->net_z * plane,
                one * sizeof(float));
+    if (desc)
+        backbone_desc(b, nb, desc);
     return FACET_OK;
 }
 
 facet_status face_backbone_run(face_backbone *b, const face_image *crops,
                                int n, float *out)
 {
+    FACET_ASSERT(b);
+    if (n > 0 && !out)
+        return facet_fail(FACET_E_ARG, "backbone: %d crops, out NULL", n);
+    return face_backbone_run_desc(b, crops, n, out, NULL);
+}
+
+facet_status face_backbone_run_desc(face_backbone *b,
+                                    const face_image *crops, int n,
+                                    float *maps, float *desc)
+{
     const size_t one = face_backbone_dim(b);
+    const size_t dd = face_backbone_desc_dim(b);
     facet_status s;
 
     FACET_ASSERT(b);
-    if (n < 0 || (n > 0 && (!crops || !out)))
-        return facet_fail(FACET_E_ARG, "backbone: %d crops, crops %p, out "
-                          "%p", n, (const void *)crops, (void *)out);
+    if (n < 0 || (n > 0 && (!crops || (!maps && !desc))))
+        return facet_fail(FACET_E_ARG, "backbone: %d crops, crops %p, maps "
+                          "%p, descriptors %p", n, (const void *)crops,
+                          (void *)maps, (void *)desc);
     for (int i = 0; i < n; i++)
         if ((s = check_image(&crops[i], SZ, "backbone crop", i)) != FACET_OK)
             return s;
     for (int i0 = 0; i0 < n; i0 += b->batch) {
         int nb = n - i0 < b->batch ? n - i0 : b->batch;
 
-        s = backbone_batch(b, crops + i0, nb, out + (size_t)i0 * one);
+        s = backbone_batch(b, crops + i0, nb,
+                           maps ? maps + (size_t)i0 * one : NULL,
+                           desc ? desc + (size_t)i0 * dd : NULL);
         if (s != FACET_OK)
             return s;
     }
@@ -501,6 +554,12 @@ size_t face_backbone_dim(const face_backbone *b)
 {
     FACET_ASSERT(b);
     return (size_t)b->z * b->h * b->w;
+}
+
+size_t face_backbone_desc_dim(const face_backbone *b)
+{
+    FACET_ASSERT(b);
+    return (size_t)b->desc_dim;
 }
 
 face_backbone_kind face_backbone_which(const face_backbone *b)

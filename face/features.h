@@ -18,7 +18,13 @@
 //   B, G, R planes of 0..255 minus (103.939, 116.779, 123.68).
 // Hair: the MediaPipe network (net_hair.h) on the 512x512 head crop: R, G,
 // B / 255 and a zero previous-mask channel.
-// The default hair layer is FACE_HAIR_LAYER_DEFAULT.
+// The default hair layer is FACE_HAIR_LAYER_DEFAULT, p_re_lu_80: the last
+// block of the encoder's bottleneck, 128 x 16 x 16 on the head crop.
+// Among the candidate layers of at least 16 x 16 (tools/eval/feature_auc.c,
+// table in docs/FEATURES.md) it is the 16 x 16 one from which p(hair) is
+// best linearly decodable (held-out R^2 0.91 against 0.58 for the first
+// bottleneck block, p_re_lu_37, the earlier default), at the same D; the
+// 32 x 32 decoder maps decode hair only slightly better at four times D.
 //
 // Model ids: "<weight file name>@<index CRC, 8 hex digits>:<layer>", e.g.
 // "faceres.fct@985a4022:conv_pw_11_relu". They change whenever the weights
@@ -55,7 +61,7 @@
 // The backbone layers taken by default, and the hair layer.
 #define FACE_VGGFACE_LAYER "conv5_3"
 #define FACE_FACERES_LAYER "conv_pw_11_relu"
-#define FACE_HAIR_LAYER_DEFAULT "p_re_lu_37"
+#define FACE_HAIR_LAYER_DEFAULT "p_re_lu_80"
 
 // Weight file names inside the weights folder.
 #define FACE_VGGFACE_FILE "vggface.fct"
@@ -98,6 +104,23 @@ void face_backbone_close(face_backbone *b);   // NULL is harmless
 facet_status face_backbone_run(face_backbone *b, const face_image *crops,
                                int n, float *out);
 
+// The same forward pass giving also each crop's identity descriptor:
+// maps as face_backbone_run (or NULL), desc: n x face_backbone_desc_dim
+// floats (or NULL; not both NULL when n > 0). Whatever the layer of the
+// maps, the descriptor is
+// - faceres: global_pooling, 1024 floats (verification ROC AUC about
+//   0.99 on LFW pairs; its 14 x 14 conv_pw_11 map pooled: about 0.83);
+// - VGG-Face: conv5_3 averaged over its 14 x 14 plane (the file's conv5_3
+//   width, 512 for the official file), summed in double in increasing
+//   pixel order, divided by 196, rounded to float. facet has no fc layers
+//   of VGG-Face, so this is weaker than the network's own descriptor
+//   (fc7), the way faceres's pooled 14 x 14 map is weaker than its
+//   global_pooling.
+// Not normalised.
+facet_status face_backbone_run_desc(face_backbone *b,
+                                    const face_image *crops, int n,
+                                    float *maps, float *desc);
+
 // The network's input for one crop as the backbone builds it: 3 x 224 x
 // 224 floats, planes in the network's channel order (B, G, R for both
 // networks), means subtracted. For tests and for tools that feed the
@@ -105,10 +128,12 @@ facet_status face_backbone_run(face_backbone *b, const face_image *crops,
 facet_status face_backbone_input(const face_backbone *b, float *dst,
                                  const face_image *crop);
 
-// The map shape Z x H x W, its size Z * H * W, the network used (never
+// The map shape Z x H x W, its size Z * H * W, the identity descriptor's
+// length (face_backbone_run_desc), the network used (never
 // AUTO), the layer, and the model id for cache keys and reports.
 void face_backbone_shape(const face_backbone *b, int *z, int *h, int *w);
 size_t face_backbone_dim(const face_backbone *b);
+size_t face_backbone_desc_dim(const face_backbone *b);   // 1024 / 512
 face_backbone_kind face_backbone_which(const face_backbone *b);
 const char *face_backbone_layer(const face_backbone *b);
 const char *face_backbone_model_id(const face_backbone *b);

@@ -363,6 +363,160 @@ facet_status face_rank_portraits(double *score, int *order, double *nu_used,
     return face_rank_order(order, score, n);
 }
 
+// Identity ranking, face term: 1 - cos(d_k, dbar) with dbar the mean of
+// the L2-normalised descriptors. inv: n doubles of scratch.
+static facet_status identity_face_terms(double *tf, const char *fn,
+                                        const float *const *desc, size_t dd,
+                                        int n, double *inv)
+{
+    double *mean = facet_alloc(dd * sizeof *mean), mm = 0.0;
+    int bad = -1;
+
+    if (!mean)
+        return facet_fail(FACET_E_NOMEM, "%s: out of memory", fn);
+
+    // 1 / ||d_k||, each in its own loop (any thread count, same bits).
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+    for (int k = 0; k < n; k++) {
+        double acc = 0.0;
+        for (size_t i = 0; i < dd; i++)
+            acc += (double)desc[k][i] * desc[k][i];
+        inv[k] = acc > 0.0 && isfinite(acc) ? 1.0 / sqrt(acc) : 0.0;
+    }
+    for (int k = 0; k < n && bad < 0; k++)
+        if (!(inv[k] > 0.0))
+            bad = k;
+    if (bad >= 0) {
+        facet_free(mean);
+        return facet_fail(FACET_E_ARG, "%s: the descriptor of portrait %d "
+                          "is zero or not finite", fn, bad);
+    }
+
+    // dbar: per component, the portraits in increasing k.
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+    for (size_t i = 0; i < dd; i++) {
+        double acc = 0.0;
+        for (int k = 0; k < n; k++)
+            acc += desc[k][i] * inv[k];
+        mean[i] = acc / (double)n;
+    }
+    for (size_t i = 0; i < dd; i++)
+        mm += mean[i] * mean[i];
+    if (!(mm > 0.0)) {
+        facet_free(mean);
+        return facet_fail(FACET_E_ARG, "%s: the mean descriptor is zero", fn);
+    }
+    mm = 1.0 / sqrt(mm);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+    for (int k = 0; k < n; k++) {
+        double dot = 0.0;
+        for (size_t i = 0; i < dd; i++)
+            dot += (double)desc[k][i] * mean[i];
+        tf[k] = 1.0 - dot * inv[k] * mm;
+    }
+    facet_free(mean);
+    return FACET_OK;
+}
+
+// Identity ranking, hair term: ||m . (g_k - gbar)||_2, g = f / s.
+static facet_status identity_hair_terms(double *th, const char *fn,
+                                        const face_feat_set *h, int n)
+{
+    double *mean = facet_alloc(h->d * sizeof *mean);
+
+    if (!mean)
+        return facet_fail(FACET_E_NOMEM, "%s: out of memory", fn);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+    for (size_t i = 0; i < h->d; i++) {
+        double acc = 0.0;
+        for (int k = 0; k < n; k++)
+            acc += h->f[k][i];
+        mean[i] = acc / (double)n;
+    }
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+    for (int k = 0; k < n; k++) {
+        double acc = 0.0;
+        for (size_t i = 0; i < h->d; i++) {
+            double v = (double)h->m_ind[i] * ((double)h->f[k][i] - mean[i]);
+            acc += v * v;
+        }
+        th[k] = sqrt(acc) / (double)h->scale;
+    }
+    facet_free(mean);
+    return FACET_OK;
+}
+
+facet_status face_rank_identity(double *score, int *order, double *nu_used,
+                                double *face_term, double *hair_term,
+                                const float *const *desc, size_t desc_dim,
+                                const face_feat_set *hair, int n, double nu)
+{
+    static const char fn[] = "rank_identity";
+    facet_status st;
+    int bad;
+
+    if (!score || !order)
+        return facet_fail(FACET_E_ARG, "%s: NULL output", fn);
+    if (n < 1)
+        return facet_fail(FACET_E_ARG, "%s: no portraits (n = %d)", fn, n);
+    if (!desc || desc_dim < 1)
+        return facet_fail(FACET_E_ARG, "%s: no descriptors", fn);
+    for (int k = 0; k < n; k++)
+        if (!desc[k])
+            return facet_fail(FACET_E_ARG, "%s: descriptor of portrait %d "
+                              "is NULL", fn, k);
+    if ((st = check_nu(fn, nu)) != FACET_OK ||
+        (hair && (st = check_feats(fn, "hair", hair, n, 1)) != FACET_OK))
+        return st;
+
+    double *tmp = facet_alloc(3 * (size_t)n * sizeof *tmp);
+    if (!tmp)
+        return facet_fail(FACET_E_NOMEM, "%s: out of memory", fn);
+    double *tf = face_term ? face_term : tmp;
+    double *th = hair_term ? hair_term : tmp + n;
+
+    st = identity_face_terms(tf, fn, desc, desc_dim, n, tmp + 2 * (size_t)n);
+    if (!st && hair)
+        st = identity_hair_terms(th, fn, hair, n);
+    if (!st && (bad = non_finite(tf, n)) >= 0)
+        st = facet_fail(FACET_E_ARG, "%s: the face term of portrait %d is "
+                        "not finite", fn, bad);
+    if (!st && hair && (bad = non_finite(th, n)) >= 0)
+        st = facet_fail(FACET_E_ARG, "%s: the hair term of portrait %d is "
+                        "not finite", fn, bad);
+    if (!st && !hair) {
+        nu = 0.0;
+        if (hair_term)
+            memset(hair_term, 0, (size_t)n * sizeof *hair_term);
+    } else if (!st && nu == FACE_NU_AUTO) {
+        // nu: the ratio of the medians, as for Eq. 9.
+        double mf = median(tf, score, n), mh = median(th, score, n);
+        if (!(mh > 0.0))
+            st = facet_fail(FACET_E_ARG, "%s: the median hair term is 0, "
+                            "so nu cannot be derived; pass nu", fn);
+        else
+            nu = mf / mh;
+    }
+    if (!st) {
+        for (int k = 0; k < n; k++)
+            score[k] = tf[k] + (hair ? nu * th[k] : 0.0);
+        if (nu_used)
+            *nu_used = nu;
+    }
+    facet_free(tmp);
+    return st ? st : face_rank_order(order, score, n);
+}
+
 facet_status face_lookalike_scores(double *score, double *nu_used,
                                    const face_feat_set *face,
                                    const float *f_rep,

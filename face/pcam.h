@@ -1,8 +1,8 @@
 // pcam.h - polarized class activation maps (PCAM) and what facet derives
-// from them: representative portraits (Eq. 9), look-alike scores (Eqs.
-// 11-12), map statistics for the PCAM-vs-CAM evaluation (upsampling,
-// normalisation, binarisation, Jaccard index) and the characteristic
-// parts (per-part scores and the majority rule).
+// from them: representative portraits (Eq. 9 and the identity ranking),
+// look-alike scores (Eqs. 11-12), map statistics for the PCAM-vs-CAM
+// evaluation (upsampling, normalisation, binarisation, Jaccard index) and
+// the characteristic parts (per-part scores and the majority rule).
 //
 // In the pipeline: features.c gives each portrait a face feature map f
 // (Z x H x W, channel-major, f[z][h][w], e.g. 512 x 14 x 14) and a hair
@@ -18,6 +18,10 @@
 //   PCAM(h, w) = sum_z F_z m_z,h,w g_z,h,w                           Eq. 5
 //   rep(k) = ||(M_ind - 1) . g^k||_2 + nu ||(M^H_ind - 1) . g^{H,k}||_2
 //            (most representative: argmin, least: argmax)            Eq. 9
+//   ident(k) = 1 - cos(d_k, mean_j d_j / ||d_j||)
+//              + nu ||M^H_ind . (g^H_k - mean_j g^H_j)||_2
+//            (d: the backbone's identity descriptor; facet's default
+//            ranking, face_rank_identity)
 //   look(k) = ||M_ind . (g_rep - g^k)||_2
 //             + nu ||M^H_ind . (g^H_rep - g^{H,k})||_2               Eq. 11
 //   l2(k) = ||g_rep - g^k||_2 (face features only)                  Eq. 12
@@ -31,10 +35,11 @@
 // of the portraits Q of P_arb, each Q with its own segments. A tie
 // (s_p(P_rep) == s_p(Q)) does not count as beaten.
 //
-// Threads: face_rank_portraits and the look-alike scores run OpenMP over
-// portraits (each portrait's sums in a fixed order, so results do not
-// depend on the thread count); the per-map functions are serial, so that
-// a caller can run them in parallel over portraits without nesting.
+// Threads: face_rank_portraits, face_rank_identity and the look-alike
+// scores run OpenMP over portraits or feature components (each sum in a
+// fixed order, so results do not depend on the thread count); the
+// per-map functions are serial, so that a caller can run them in parallel
+// over portraits without nesting.
 //
 // ref: Sendik, Lischinski, Cohen-Or, "What's in a Face?", CGF 2019,
 //      sections 4.2 (Eqs. 4-5), 4.5 (Eq. 9, part selection), 5.1
@@ -114,6 +119,26 @@ facet_status face_rank_portraits(double *score, int *order, double *nu_used,
                                  const face_feat_set *face,
                                  const face_feat_set *hair, int n,
                                  double nu);
+
+// The identity ranking (facet characterize's default; docs/REPORT.md
+// gives the measurements that made it so): over n portraits of P_ind,
+//   face_term[k] = 1 - cos(d_k, dbar), dbar = (1/n) sum_j d_j / ||d_j||
+//   hair_term[k] = ||M^H_ind . (g^H_k - gbar^H)||_2, gbar^H = (1/n) sum_j
+//                  g^H_j, g^H = f^H / s_f^H
+//   score[k] = face_term[k] + nu hair_term[k]
+// with d_k the backbone's identity descriptor (desc[k], desc_dim floats,
+// not necessarily normalised; face_backbone_run_desc). Unlike Eq. 9 the
+// face term does not use M: a portrait is representative when its
+// identity descriptor is close to the person's mean one, and its hair
+// close to the mean hair in the learned hair metric. order, ties, nu
+// (FACE_NU_AUTO: median face_term / median hair_term), `hair` NULL and the
+// NULL-able outputs as face_rank_portraits. A zero or non-finite
+// descriptor is FACET_E_ARG naming the portrait. Sums run in double in a
+// fixed order, so the result does not depend on the thread count.
+facet_status face_rank_identity(double *score, int *order, double *nu_used,
+                                double *face_term, double *hair_term,
+                                const float *const *desc, size_t desc_dim,
+                                const face_feat_set *hair, int n, double nu);
 
 // Eq. 11 scores of n candidates against the representative portrait
 // (f_rep in face->d floats, fh_rep in hair->d; smaller is more alike).

@@ -1,9 +1,11 @@
 // test_characterize.c - the characterization job (face/characterize.c):
 // argument checks and the too-few-portraits error; the Jaccard helper on
 // hand-made maps; a whole run on synthetic square pictures (taken as
-// aligned crops) that checks the result's invariants, the skip of an
-// unreadable file, the cache (a rerun reads every portrait and gives a
-// bitwise identical result) and independence of the thread count; and,
+// aligned crops) that checks the result's invariants (the face term of
+// either ranking rule recomputed, the stored identity descriptor against
+// the global_pooling layer), the skip of an unreadable file, the cache
+// (a rerun reads every portrait and gives a bitwise identical result), a
+// rerun with the Eq. 9 rule, and independence of the thread count; and,
 // when FACET_DATA is present, a run on 5 + 5 real photos without the
 // cache at 1 and at 2 threads whose results must be bitwise identical.
 //
@@ -62,6 +64,24 @@ static void test_args(void)
     face_char_defaults(&o);
     o.eval_pairs = -1;
     CHECK(face_characterize(&r, five, 5, NULL, five, 5, &o) == FACET_E_ARG);
+    face_char_defaults(&o);
+    CHECK(o.rank == FACE_CHAR_RANK_IDENTITY);
+    o.rank = (face_char_rank)7;
+    CHECK(face_characterize(&r, five, 5, NULL, five, 5, &o) == FACET_E_ARG);
+    {
+        face_char_rank k = FACE_CHAR_RANK_IDENTITY;
+        CHECK(!strcmp(face_char_rank_name(FACE_CHAR_RANK_IDENTITY),
+                      "identity"));
+        CHECK(!strcmp(face_char_rank_name(FACE_CHAR_RANK_EQ9), "eq9"));
+        CHECK(face_char_rank_name((face_char_rank)2) == NULL);
+        CHECK(face_char_rank_parse(&k, "eq9") == FACET_OK &&
+              k == FACE_CHAR_RANK_EQ9);
+        CHECK(face_char_rank_parse(&k, "identity") == FACET_OK &&
+              k == FACE_CHAR_RANK_IDENTITY);
+        CHECK(face_char_rank_parse(&k, "Eq9") == FACET_E_ARG &&
+              strstr(facet_error(), "Eq9"));
+        CHECK(face_char_rank_parse(&k, NULL) == FACET_E_ARG);
+    }
     CHECK(!strcmp(face_char_stage_name(FACE_CHAR_T_METRIC_M), "metric_m"));
     CHECK(face_char_stage_name(FACE_CHAR_T_COUNT) == NULL);
     face_char_free(NULL);
@@ -122,7 +142,8 @@ static int write_picture(const char *path, int set, int k)
 static int same_result(const face_char_result *a, const face_char_result *b)
 {
     if (a->n_ind != b->n_ind || a->n_arb != b->n_arb || a->d != b->d ||
-        a->dh != b->dh || a->rep != b->rep || a->least != b->least)
+        a->dh != b->dh || a->dd != b->dd || a->rep != b->rep ||
+        a->least != b->least || a->rank_rule != b->rank_rule)
         return 0;
     if (memcmp(a->m.m_ind, b->m.m_ind, a->d * sizeof(float)) ||
         memcmp(a->m.m_arb, b->m.m_arb, a->d * sizeof(float)) ||
@@ -130,7 +151,9 @@ static int same_result(const face_char_result *a, const face_char_result *b)
         a->m.b != b->m.b || a->mh.b != b->mh.b || a->nu != b->nu)
         return 0;
     for (int k = 0; k < a->n_ind; k++)
-        if (a->score[k] != b->score[k] || a->order[k] != b->order[k])
+        if (a->score[k] != b->score[k] || a->order[k] != b->order[k] ||
+            a->face_term[k] != b->face_term[k] ||
+            a->hair_term[k] != b->hair_term[k])
             return 0;
     for (int p = 0; p < FACE_PART_COUNT; p++)
         if (a->parts[p].score != b->parts[p].score ||
@@ -138,6 +161,7 @@ static int same_result(const face_char_result *a, const face_char_result *b)
             return 0;
     for (int k = 0; k < a->n_ind + a->n_arb; k++)
         if (memcmp(a->pt[k].f, b->pt[k].f, a->d * sizeof(float)) ||
+            memcmp(a->pt[k].desc, b->pt[k].desc, a->dd * sizeof(float)) ||
             memcmp(a->pt[k].labels, b->pt[k].labels, 224 * 224))
             return 0;
     if (a->eval_pairs != b->eval_pairs)
@@ -169,11 +193,46 @@ static void check_result(const face_char_result *r, int n_ind, int n_arb)
             seen[k] = 1;
         if (i > 0)
             CHECK(r->score[r->order[i - 1]] <= r->score[k]);
-        // Eq. 9: score = face + nu hair.
+        // Either rule: score = face + nu hair.
         CHECK_NEAR(r->score[k], r->face_term[k] + r->nu * r->hair_term[k],
                    1e-9 * (1 + r->score[k]));
     }
     CHECK(r->nu > 0);
+    CHECK(r->dd == (r->backbone == FACE_BACKBONE_FACERES ? 1024u : 512u));
+    // The face term of the rule, recomputed here in double: identity
+    // 1 - cos(d_k, mean of the normalised d_j); Eq. 9 ||(M_ind - 1) g||.
+    // Tolerance: sums of 1e3-1e5 double products.
+    double norm[64] = {0};
+    for (int j = 0; j < r->n_ind && j < 64; j++) {
+        for (size_t t = 0; t < r->dd; t++)
+            norm[j] += (double)r->pt[j].desc[t] * r->pt[j].desc[t];
+        norm[j] = sqrt(norm[j]);
+    }
+    for (int k = 0; k < r->n_ind && r->n_ind <= 64; k++) {
+        double want = 0.0;
+
+        if (r->rank_rule == FACE_CHAR_RANK_IDENTITY) {
+            double dot = 0.0, nm = 0.0;
+            for (size_t i = 0; i < r->dd; i++) {
+                double m = 0.0;
+                for (int j = 0; j < r->n_ind; j++)
+                    m += r->pt[j].desc[i] / norm[j] / r->n_ind;
+                dot += r->pt[k].desc[i] * m;
+                nm += m * m;
+            }
+            want = 1.0 - dot / (norm[k] * sqrt(nm));
+            CHECK(r->face_term[k] >= -1e-12 && r->face_term[k] <= 2.0);
+        } else {
+            for (size_t i = 0; i < r->d; i++) {
+                double v = ((double)r->m.m_ind[i] - 1.0) * r->pt[k].f[i];
+                want += v * v;
+            }
+            want = sqrt(want) / (float)r->m.scale;   // as the job passes it
+        }
+        CHECKF(fabs(r->face_term[k] - want) <= 1e-9 * (1 + want),
+               "portrait %d (%s): face term %.17g, recomputed %.17g", k,
+               face_char_rank_name(r->rank_rule), r->face_term[k], want);
+    }
     // The majority rule, recomputed from the stored part scores.
     for (int p = FACE_PART_HAIR; p < FACE_PART_COUNT; p++) {
         int beaten = 0;
@@ -281,6 +340,42 @@ static void test_synthetic(void)
         CHECK(same_result(&r1, &r3));
         face_char_free(&r3);
     }
+
+    // The stored descriptor is the global_pooling layer's of the stored
+    // crop (bits: same network, same input).
+    {
+        face_backbone *gb = NULL;
+        float *g = malloc(r1.dd * sizeof(float));
+        face_image im = {224, 224, 224 * 3, r1.pt[4].crop};
+
+        CHECKF(face_backbone_open_layer(&gb, o.weights_dir,
+                                        FACE_BACKBONE_FACERES,
+                                        "global_pooling", 1) == FACET_OK,
+               "%s", facet_error());
+        if (gb && g && r1.backbone == FACE_BACKBONE_FACERES) {
+            CHECK(face_backbone_dim(gb) == r1.dd);
+            CHECK(face_backbone_run(gb, &im, 1, g) == FACET_OK);
+            CHECK(!memcmp(g, r1.pt[4].desc, r1.dd * sizeof(float)));
+        }
+        face_backbone_close(gb);
+        free(g);
+    }
+
+    // The Eq. 9 rule: the same features and metrics (from the cache),
+    // its own terms (check_result recomputes them).
+    o.rank = FACE_CHAR_RANK_EQ9;
+    s = face_characterize(&r2, ind, 7, NULL, arb, 7, &o);
+    CHECKF(s == FACET_OK, "%s", facet_error());
+    if (!s) {
+        check_result(&r2, 6, 7);
+        CHECK(r2.rank_rule == FACE_CHAR_RANK_EQ9 && r2.cache_hits == 13);
+        CHECK(!memcmp(r1.m.m_ind, r2.m.m_ind, r1.d * sizeof(float)));
+        CHECK(memcmp(r1.face_term, r2.face_term,
+                     r1.n_ind * sizeof(double)) != 0);
+        face_char_free(&r2);
+    }
+    o.rank = FACE_CHAR_RANK_IDENTITY;
+    CHECK(r1.rank_rule == FACE_CHAR_RANK_IDENTITY);
 
     // A different seed changes the metric (the cache still serves).
     o.seed = 2;

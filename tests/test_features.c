@@ -508,7 +508,7 @@ static void test_faceres(const char *wdir)
     wt_file *wf = NULL;
     const char *keep = FACE_FACERES_LAYER;
     char path[1024], want_id[256];
-    float *in, *in2, *out, *out2;
+    float *in, *in2, *out, *out2, *desc, *desc2;
     size_t dim;
     int z, h, w, bad = 0;
 
@@ -593,14 +593,36 @@ static void test_faceres(const char *wdir)
     CHECK(face_backbone_run(b, NULL, 1, out2) == FACET_E_ARG);
     CHECK(face_backbone_run(b, crops, -1, out2) == FACET_E_ARG);
     CHECK(face_backbone_run(b, NULL, 0, NULL) == FACET_OK);
+
+    // The identity descriptor from the same pass: the maps unchanged
+    // (bits), the descriptor global_pooling's (below); alone, the same
+    // bits; nothing to write is refused.
+    CHECK(face_backbone_desc_dim(b) == NN_FACERES_DESCRIPTOR);
+    check_fill_nan(out2, NCROP * dim);
+    desc = nan_floats(NCROP * NN_FACERES_DESCRIPTOR);
+    desc2 = nan_floats(NCROP * NN_FACERES_DESCRIPTOR);
+    CHECKF(face_backbone_run_desc(b, crops, NCROP, out2, desc) == FACET_OK,
+           "%s", facet_error());
+    CHECK(!memcmp(out, out2, NCROP * dim * sizeof(float)));
+    CHECK(face_backbone_run_desc(b, crops, NCROP, NULL, desc2) == FACET_OK);
+    CHECK(!memcmp(desc, desc2,
+                  NCROP * NN_FACERES_DESCRIPTOR * sizeof(float)));
+    CHECK(face_backbone_run_desc(b, crops, 1, NULL, NULL) == FACET_E_ARG);
+    CHECK(face_backbone_run_desc(b, crops, 0, NULL, NULL) == FACET_OK);
     face_backbone_close(b);
 
-    // Other layers by name; unknown names are refused.
+    // Other layers by name; unknown names are refused. global_pooling as
+    // the layer gives the descriptor's bits.
     CHECK(face_backbone_open_layer(&b, wdir, FACE_BACKBONE_FACERES,
                                    "global_pooling", 1) == FACET_OK);
     if (b) {
         face_backbone_shape(b, &z, &h, &w);
         CHECK(z == 1024 && h == 1 && w == 1);
+        check_fill_nan(desc2, NCROP * NN_FACERES_DESCRIPTOR);
+        CHECK(face_backbone_run(b, crops, NCROP, desc2) == FACET_OK);
+        CHECKF(!memcmp(desc, desc2,
+                       NCROP * NN_FACERES_DESCRIPTOR * sizeof(float)),
+               "descriptor differs from the global_pooling layer");
         face_backbone_close(b);
     }
     CHECK(face_backbone_open_layer(&b, wdir, FACE_BACKBONE_FACERES,
@@ -623,6 +645,8 @@ static void test_faceres(const char *wdir)
     free(in2);
     free(out);
     free(out2);
+    free(desc);
+    free(desc2);
 }
 
 // ---------------------------------------------------------------------------
@@ -786,7 +810,7 @@ static void test_vggface(void)
     face_image crops[2], face;
     face_backbone *b = NULL;
     wt_file *wf = NULL;
-    float *in, *out, *out2, *ref, *mis;
+    float *in, *out, *out2, *ref, *mis, vdesc[2 * 20];
     int z, h, w, bad = 0;
     facet_status s;
 
@@ -863,6 +887,24 @@ static void test_vggface(void)
     CHECKF(b && face_backbone_run(b, crops + 1, 1, out2) == FACET_OK, "%s",
            facet_error());
     CHECK(!memcmp(out + dim, out2, dim * sizeof(float)));
+
+    // The identity descriptor: conv5_3 of the same pass averaged over its
+    // plane (double sum in pixel order, / 196, to float): the same bits.
+    CHECK(b && face_backbone_desc_dim(b) == 20);
+    check_fill_nan(out2, 2 * dim);
+    CHECKF(b && face_backbone_run_desc(b, crops, 2, out2, vdesc) ==
+                    FACET_OK, "%s", facet_error());
+    CHECK(!memcmp(out, out2, 2 * dim * sizeof(float)));
+    bad = 0;
+    for (int i = 0; i < 2; i++)
+        for (int c = 0; c < 20; c++) {
+            double acc = 0.0;
+
+            for (size_t k = 0; k < 196; k++)
+                acc += out[(size_t)i * dim + (size_t)c * 196 + k];
+            bad += vdesc[i * 20 + c] != (float)(acc / 196.0);
+        }
+    CHECKF(bad == 0, "%d descriptor values are not pooled conv5_3", bad);
 
     // PyTorch's relu5_3 of the face, when the data is here.
     face = load_face224();

@@ -4,7 +4,8 @@
 // two-row softmax reference and finite differences, its training on
 // separable and overlapping sets, the CAM invariants, upsampling against
 // a tent-weight reference, normalisation, binarisation, Jaccard index,
-// Eq. 9 ranking with a planted outlier and the default nu, Eqs. 11-12,
+// Eq. 9 ranking with a planted outlier and the default nu, the identity
+// ranking on a toy set worked out by hand, Eqs. 11-12,
 // part scores in two frames, the majority rule with ties, the 4-part
 // selection index, determinism across thread counts and bad arguments.
 //
@@ -700,6 +701,77 @@ static void test_rank(void)
                               RK_N, 1.0) == FACET_OK);
 }
 
+// The identity ranking on a toy set worked out by hand. Descriptors
+// (2-D): d0 = (1, 0), d1 = (2, 0), d2 = (4, 0), d3 = (0, 4); normalised
+// three point along x and one along y, so dbar = (3/4, 1/4), ||dbar|| =
+// sqrt(10) / 4 and
+//   face_term = 1 - 3 / sqrt(10) (= a) for 0, 1, 2; 1 - 1 / sqrt(10) (= b)
+//   for 3.
+// Hair (D = 2, s = 2, M^H_ind = (2, 0): the second value never counts):
+// f^H = (2, 100), (4, -7), (6, 0), (4, 0); g = f / 2, gbar_0 = 2, so
+//   hair_term = |2 (f_0 / 2 - 2)| = |f_0 - 4| = 2, 0, 2, 0.
+// nu = median face / median hair = a / 1 (medians of {a, a, a, b} and
+// {0, 0, 2, 2}), score = 3a, a, 3a, b: order 1, 0, 2, 3 (0 and 2 tie
+// exactly, the index breaks it) with the y-portrait 3 last although its
+// hair is the most typical.
+static void test_rank_identity(void)
+{
+    static const float d[4][2] = {{1, 0}, {2, 0}, {4, 0}, {0, 4}};
+    static const float fh[4][2] = {{2, 100}, {4, -7}, {6, 0}, {4, 0}};
+    static const float mh[2] = {2, 0};
+    const float *pd[4] = {d[0], d[1], d[2], d[3]};
+    const float *ph[4] = {fh[0], fh[1], fh[2], fh[3]};
+    face_feat_set hair = {mh, 2.0f, ph, 2};
+    const double a = 1.0 - 3.0 / sqrt(10.0), b = 1.0 - 1.0 / sqrt(10.0);
+    const double th_ref[4] = {2, 0, 2, 0};
+    double score[4], tf[4], th[4], nu = -1;
+    int order[4];
+
+    CHECKF(face_rank_identity(score, order, &nu, tf, th, pd, 2, &hair, 4,
+                              FACE_NU_AUTO) == FACET_OK, "%s",
+           facet_error());
+    // Tolerance: a few double roundings of numbers near 1.
+    CHECK_NEAR(nu, a, 1e-14);
+    for (int k = 0; k < 4; k++) {
+        CHECK_NEAR(tf[k], k < 3 ? a : b, 1e-14);
+        CHECK_NEAR(th[k], th_ref[k], 1e-14);
+    }
+    CHECK_NEAR(score[0], 3 * a, 1e-14);
+    CHECK_NEAR(score[1], a, 1e-14);
+    CHECK_NEAR(score[3], b, 1e-14);
+    // Scale does not matter to the face term: exact here (powers of 2).
+    CHECK(tf[0] == tf[1] && tf[1] == tf[2] && score[0] == score[2]);
+    CHECK(order[0] == 1 && order[1] == 0 && order[2] == 2 && order[3] == 3);
+
+    // Face only: nu 0, hair term 0, 3 last, 0 1 2 tied in index order.
+    CHECK(face_rank_identity(score, order, &nu, NULL, th, pd, 2, NULL, 4,
+                             FACE_NU_AUTO) == FACET_OK);
+    CHECK(nu == 0.0 && th[0] == 0.0 && th[2] == 0.0);
+    CHECK(order[0] == 0 && order[1] == 1 && order[2] == 2 && order[3] == 3);
+
+    // An explicit nu large enough for hair to decide: 1 and 3 (hair 0)
+    // first, 3's face term 0.68 against 1's 0.05.
+    CHECK(face_rank_identity(score, order, &nu, NULL, NULL, pd, 2, &hair, 4,
+                             10.0) == FACET_OK);
+    CHECK(nu == 10.0 && order[0] == 1 && order[1] == 3);
+    CHECK_NEAR(score[0], a + 20.0, 1e-13);
+
+    // Refused: a zero descriptor (named), NULL descriptors, a bad nu.
+    static const float zero[2] = {0, 0};
+    const float *pz[4] = {d[0], d[1], zero, d[3]};
+    CHECK(face_rank_identity(score, order, &nu, NULL, NULL, pz, 2, &hair, 4,
+                             FACE_NU_AUTO) == FACET_E_ARG &&
+          strstr(facet_error(), "portrait 2"));
+    CHECK(face_rank_identity(score, order, &nu, NULL, NULL, NULL, 2, &hair,
+                             4, FACE_NU_AUTO) == FACET_E_ARG);
+    CHECK(face_rank_identity(score, order, &nu, NULL, NULL, pd, 0, &hair, 4,
+                             FACE_NU_AUTO) == FACET_E_ARG);
+    CHECK(face_rank_identity(score, order, &nu, NULL, NULL, pd, 2, &hair, 4,
+                             -3.0) == FACET_E_ARG);
+    CHECK(face_rank_identity(score, order, &nu, NULL, NULL, pd, 2, &hair, 0,
+                             FACE_NU_AUTO) == FACET_E_ARG);
+}
+
 static void test_lookalike(void)
 {
     facet_rng r;
@@ -758,8 +830,8 @@ static void test_rank_threads(void)
     facet_rng r;
     float *m = malloc(D * sizeof *m), *f = malloc(N * D * sizeof *f);
     const float *pf[N];
-    double s1[N], s2[N], l1[N], l2[N], nu1, nu2;
-    int o1[N], o2[N];
+    double s1[N], s2[N], l1[N], l2[N], i1[N], i2[N], nu1, nu2, nu3, nu4;
+    int o1[N], o2[N], p1[N], p2[N];
 
     FACET_ASSERT(m && f);
     facet_rng_seed(&r, 91);
@@ -775,11 +847,17 @@ static void test_rank_threads(void)
     face_rank_portraits(s1, o1, &nu1, NULL, NULL, &face, &hair, N,
                         FACE_NU_AUTO);
     face_lookalike_scores(l1, NULL, &face, pf[0], &hair, pf[0], N, 1.0);
+    CHECK(face_rank_identity(i1, p1, &nu3, NULL, NULL, pf, D, &hair, N,
+                             FACE_NU_AUTO) == FACET_OK);
     facet_set_threads(2);
     face_rank_portraits(s2, o2, &nu2, NULL, NULL, &face, &hair, N,
                         FACE_NU_AUTO);
     face_lookalike_scores(l2, NULL, &face, pf[0], &hair, pf[0], N, 1.0);
+    CHECK(face_rank_identity(i2, p2, &nu4, NULL, NULL, pf, D, &hair, N,
+                             FACE_NU_AUTO) == FACET_OK);
     facet_set_threads(saved);
+    CHECK(memcmp(i1, i2, sizeof i1) == 0 && memcmp(p1, p2, sizeof p1) == 0);
+    CHECK(nu3 == nu4);
     CHECK(memcmp(s1, s2, sizeof s1) == 0 && memcmp(o1, o2, sizeof o1) == 0);
     CHECK(nu1 == nu2);
     CHECK(memcmp(l1, l2, sizeof l1) == 0);
@@ -1090,6 +1168,7 @@ int main(void)
     test_upsample();
     test_normalize_binarize_jaccard();
     test_rank();
+    test_rank_identity();
     test_lookalike();
     test_rank_threads();
     test_part_scores();

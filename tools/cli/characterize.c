@@ -64,8 +64,14 @@ static void usage(FILE *f)
 "  --backbone B         auto (default: vggface if weights/vggface.fct is\n"
 "                       installed, else faceres), vggface or faceres\n"
 "  --aligned MODE       auto (default), yes or no, as in facet align\n"
-"  --nu X               weight of the hair term of Eq. 9 (default auto:\n"
-"                       median face term / median hair term)\n"
+"  --rank R             how the person's portraits are ranked: identity\n"
+"                       (default: 1 - cosine of the backbone's identity\n"
+"                       descriptor to the person's mean, plus nu times\n"
+"                       the hair distance to the mean hair in M_H) or eq9\n"
+"                       (the paper's Eq. 9 on the face map; fails the\n"
+"                       planted-outlier check, see docs/REPORT.md)\n"
+"  --nu X               weight of the hair term of the ranking (default\n"
+"                       auto: median face term / median hair term)\n"
 "  --init I             start of M: ones (default), pca or meandiff\n"
 "  --init-eps X         noise of the ones start (default %g)\n"
 "  --gamma-m X          step of M (default %g)\n"
@@ -116,7 +122,7 @@ static int parse_args(opts *o, int argc, char **argv)
     enum {
         O_PERSON = 256, O_OTHERS, O_PLANTED, O_MAX, O_SEED, O_THREADS,
         O_CACHE, O_NOCACHE, O_WEIGHTS, O_BACKBONE, O_ALIGNED, O_NU, O_INIT,
-        O_EPS, O_GM, O_GB, O_ITER, O_MARGIN, O_EVAL, O_NOTIME
+        O_EPS, O_GM, O_GB, O_ITER, O_MARGIN, O_EVAL, O_NOTIME, O_RANK
     };
     static const struct option longs[] = {
         {"person", required_argument, NULL, O_PERSON},
@@ -132,6 +138,7 @@ static int parse_args(opts *o, int argc, char **argv)
         {"backbone", required_argument, NULL, O_BACKBONE},
         {"aligned", required_argument, NULL, O_ALIGNED},
         {"nu", required_argument, NULL, O_NU},
+        {"rank", required_argument, NULL, O_RANK},
         {"init", required_argument, NULL, O_INIT},
         {"init-eps", required_argument, NULL, O_EPS},
         {"gamma-m", required_argument, NULL, O_GM},
@@ -202,6 +209,10 @@ static int parse_args(opts *o, int argc, char **argv)
             } else {
                 goto bad;
             }
+            break;
+        case O_RANK:
+            if (face_char_rank_parse(&o->c.rank, optarg))
+                goto bad;
             break;
         case O_INIT:
             if (!strcmp(optarg, "ones"))
@@ -478,7 +489,7 @@ static cJSON *report_json(const opts *o, const face_char_result *r,
     char sel[8];
 
     cJSON_AddStringToObject(j, "facet", "characterize");
-    cJSON_AddNumberToObject(j, "report_version", 1);
+    cJSON_AddNumberToObject(j, "report_version", 2);
     in = cJSON_AddObjectToObject(j, "inputs");
     cJSON_AddStringToObject(in, "person", o->person);
     cJSON_AddStringToObject(in, "others", o->others);
@@ -518,6 +529,7 @@ static cJSON *report_json(const opts *o, const face_char_result *r,
                             o->c.fe.aligned == FACE_ALIGNED_YES ? "yes"
                             : o->c.fe.aligned == FACE_ALIGNED_NO ? "no"
                                                                  : "auto");
+    cJSON_AddStringToObject(par, "rank", face_char_rank_name(r->rank_rule));
     if (o->nu_auto)
         cJSON_AddStringToObject(par, "nu", "auto");
     else
@@ -822,7 +834,10 @@ static char *index_html(const opts *o, const face_char_result *r,
                   100 * d->frac_beaten, d->beaten, r->n_arb,
                   d->characteristic ? "yes" : "no");
     }
-    sb_printf(&b, "</table>\n<h2>Representative portraits (Eq. 9)</h2>\n");
+    sb_printf(&b, "</table>\n<h2>Representative portraits (%s)</h2>\n",
+              r->rank_rule == FACE_CHAR_RANK_EQ9
+                  ? "Eq. 9"
+                  : "identity descriptor and hair");
     html_portrait(&b, r, r->rep, "rep", "Most representative");
     html_portrait(&b, r, r->least, "least", "Least representative");
     for (int i = 0; i < nsample; i++) {
