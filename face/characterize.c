@@ -23,7 +23,7 @@
 
 // The cache entries' kind (and the salt's first field): names the payload
 // layout, so entries of an older layout are never read as this one.
-#define CACHE_KIND "char2"
+#define CACHE_KIND "char3"
 
 const char *face_char_stage_name(int stage)
 {
