@@ -40,7 +40,7 @@
 // the reason; fewer than FACE_CHAR_MIN_SET usable portraits in either set
 // is FACET_E_ARG.
 //
-// Cache entries (cache.h, kind "char2"): f, f^H, the identity descriptor,
+// Cache entries (cache.h, kind "char3"): f, f^H, the identity descriptor,
 // the two label maps, the 224x224 backbone crop and the head crop shrunk
 // to 256x256 (for the pictures the caller draws), so a rerun with other
 // metric or ranking options reads them instead of running the networks.
@@ -234,7 +234,7 @@ facet_status face_characterize(face_char_result *r,
 void face_char_free(face_char_result *r);   // NULL / zeroed harmless
 
 // The cache salt for the options' front end and the two model ids (for
-// tests and tools that share the cache): "char2|<backbone id>|<hair
+// tests and tools that share the cache): "char3|<backbone id>|<hair
 // id>|<front-end options>".
 void face_char_cache_salt(char *out, size_t size, const char *backbone_id,
                           const char *hair_id, const face_frontend_opts *fe);
