@@ -23,6 +23,8 @@
 // cascade has too few pixels to place 68 points (aligned112's crops are
 // 112).
 #define MIN_ALIGNED_SIDE 32
+// The hair network's input side (face_hairnet_run takes 512x512 crops).
+#define HAIR_NET_SIDE 512
 
 struct face_frontend {
     face_frontend_opts o;
@@ -39,6 +41,7 @@ void face_frontend_defaults(face_frontend_opts *o)
     o->min_score = FACE_DETECT_MIN_SCORE;
     o->hair = 1;
     o->parts = 1;
+    o->photo_hair_min_kept = 0.05;
     face_parts_defaults(&o->parts_opts);
 }
 
@@ -70,10 +73,11 @@ facet_status face_frontend_open(face_frontend **out, const char *weights_dir,
     if (!out || !weights_dir || !o)
         return facet_fail(FACET_E_ARG, "face_frontend_open: NULL argument");
     *out = NULL;
-    if (o->parts && !o->hair)
-        return facet_fail(FACET_E_ARG,
-                          "face_frontend_open: parts need the hair network");
-    if (o->min_score < 0 || o->min_score >= 1 || o->face_index < -1)
+    if ((o->parts || o->photo_hair) && !o->hair)
+        return facet_fail(FACET_E_ARG, "face_frontend_open: parts and the "
+                          "photo hair mask need the hair network");
+    if (o->min_score < 0 || o->min_score >= 1 || o->face_index < -1 ||
+        !(o->photo_hair_min_kept >= 0 && o->photo_hair_min_kept <= 1))
         return facet_fail(FACET_E_ARG, "face_frontend_open: bad options");
     fe = calloc(1, sizeof *fe);
     if (!fe)
@@ -125,6 +129,7 @@ void face_portrait_free(face_portrait *p)
     facet_free(p->hair_feat);
     facet_free(p->head_labels);
     facet_free(p->labels);
+    facet_free(p->photo_hair);
     memset(p, 0, sizeof *p);
 }
 
@@ -244,6 +249,113 @@ static facet_status make_parts(face_frontend *fe, face_portrait *p)
                             FACE_BORDER_CONSTANT, FACE_PART_BACKGROUND);
 }
 
+// p(hair) of the whole photo at the photo's size (prob: w x h floats):
+// the photo stretched to the network's input by face_warp_rgb (its box
+// prefilter shrinks; replicated edges), the network, and p carried back
+// bilinearly. Pixel centres: x_photo + 1/2 = (x_net + 1/2) w / 512.
+static facet_status photo_hair_prob(face_frontend *fe,
+                                    const face_image *photo, float *prob)
+{
+    face_image net_in = {0};
+    face_xform net_to_photo = {{(double)photo->w / HAIR_NET_SIDE, 0, 0, 0,
+                                (double)photo->h / HAIR_NET_SIDE, 0}};
+    face_xform photo_to_net;
+    float *p512;
+    facet_status s;
+
+    net_to_photo.m[2] = 0.5 * net_to_photo.m[0] - 0.5;
+    net_to_photo.m[5] = 0.5 * net_to_photo.m[4] - 0.5;
+    if ((s = face_xform_invert(&photo_to_net, &net_to_photo)))
+        return s;
+    p512 = facet_alloc((size_t)HAIR_NET_SIDE * HAIR_NET_SIDE *
+                       sizeof(float));
+    if (!p512)
+        return facet_fail(FACET_E_NOMEM, "photo hair: out of memory");
+    s = face_image_alloc(&net_in, HAIR_NET_SIDE, HAIR_NET_SIDE);
+    if (!s)
+        s = face_warp_rgb(net_in.px, net_in.w, net_in.h, net_in.stride,
+                          photo, &photo_to_net, FACE_BORDER_REPLICATE,
+                          NULL);
+    if (!s)
+        s = face_hairnet_run(fe->hair, &net_in, 1, p512, NULL);
+    if (!s)
+        s = face_warp_f32(prob, photo->w, photo->h, (size_t)photo->w, p512,
+                          HAIR_NET_SIDE, HAIR_NET_SIDE, HAIR_NET_SIDE, 1,
+                          &net_to_photo, FACE_BORDER_REPLICATE, 0.0f);
+    face_image_free(&net_in);
+    facet_free(p512);
+    return s;
+}
+
+// The photo-frame hair mask of a portrait: p(hair) of the whole photo,
+// kept in the regions that touch the head region (face_parts_hair on the
+// photo's landmarks), or unrestricted when those regions hold less than
+// photo_hair_min_kept of it (portrait.h).
+static facet_status make_photo_hair(face_frontend *fe,
+                                    const face_image *photo,
+                                    face_portrait *p)
+{
+    size_t n = (size_t)photo->w * photo->h;
+    float *prob;
+    facet_status s;
+
+    p->photo_hair = facet_alloc(n);
+    prob = facet_alloc(n * sizeof(float));
+    if (!p->photo_hair || !prob) {
+        facet_free(prob);
+        return facet_fail(FACET_E_NOMEM, "photo hair mask (%dx%d): out of "
+                          "memory", photo->w, photo->h);
+    }
+    s = photo_hair_prob(fe, photo, prob);
+    if (!s)
+        s = face_parts_hair(p->photo_hair, prob, photo->w, photo->h, p->lm,
+                            &fe->o.parts_opts, NULL);
+    if (!s) {
+        float thr = (float)fe->o.parts_opts.hair_threshold;
+        size_t all = 0, kept = 0;
+
+        for (size_t i = 0; i < n; i++) {
+            all += prob[i] > thr;
+            kept += p->photo_hair[i];
+        }
+        if (all && kept < fe->o.photo_hair_min_kept * (double)all) {
+            for (size_t i = 0; i < n; i++)
+                p->photo_hair[i] = prob[i] > thr;
+            p->photo_hair_unrestricted = 1;
+        }
+    }
+    facet_free(prob);
+    return s;
+}
+
+facet_status face_portrait_hair_only(face_frontend *fe,
+                                     const face_image *photo, uint8_t *mask)
+{
+    size_t n;
+    float *prob, thr;
+    facet_status s;
+
+    if (!fe || !photo || !photo->px || photo->w < 1 || photo->h < 1 ||
+        !mask)
+        return facet_fail(FACET_E_ARG, "face_portrait_hair_only: bad "
+                          "argument");
+    if (!fe->hair)
+        return facet_fail(FACET_E_ARG, "face_portrait_hair_only: the front "
+                          "end was opened without the hair network");
+    n = (size_t)photo->w * photo->h;
+    prob = facet_alloc(n * sizeof(float));
+    if (!prob)
+        return facet_fail(FACET_E_NOMEM, "photo hair mask (%dx%d): out of "
+                          "memory", photo->w, photo->h);
+    s = photo_hair_prob(fe, photo, prob);
+    thr = (float)fe->o.parts_opts.hair_threshold;
+    if (!s)
+        for (size_t i = 0; i < n; i++)
+            mask[i] = prob[i] > thr;
+    facet_free(prob);
+    return s;
+}
+
 facet_status face_portrait_run(face_frontend *fe, const face_image *photo,
                                face_portrait *p)
 {
@@ -300,6 +412,16 @@ facet_status face_portrait_run(face_frontend *fe, const face_image *photo,
                              p->hair_prob, p->hair_feat);
         t0 = facet_now();
         p->seconds[FACE_STAGE_HAIR] = t0 - t1;
+        if (s)
+            goto fail;
+        t1 = t0;
+    }
+
+    // Hair mask in the photo frame, from the whole photo.
+    if (o->photo_hair) {
+        s = make_photo_hair(fe, photo, p);
+        t0 = facet_now();
+        p->seconds[FACE_STAGE_HAIR] += t0 - t1;
         if (s)
             goto fail;
         t1 = t0;

@@ -15,6 +15,31 @@
 //   parts      the part label map in the head crop (parts.h: landmark
 //              polygons, hair restricted to the head, the face base by
 //              colour segmentation), carried into the backbone crop
+//   photo hair (opts.photo_hair) the hair network on the whole photo
+//              (stretched to 512x512), p(hair) > 0.5 carried back to the
+//              photo: the hair mask in the photo frame (below)
+//
+// The photo-frame hair mask (face_portrait.photo_hair). The head crop
+// cuts long hair (on figaro/ 23% of the true hair lies outside it), so
+// the photo-frame mask comes from the network on the whole photo instead:
+// the photo stretched to the network's 512x512 input (a zero 4th
+// channel), p(hair) carried back to the photo bilinearly, hair where
+// p > parts_opts.hair_threshold (0.5), then restricted to the head region
+// exactly as the head-crop hair label is (face_parts_hair with the photo's
+// landmarks: the 8-connected hair regions that touch the convex hull of
+// the landmarks and the mirrored jaw grown by a quarter face width are
+// kept, the rest dropped). A region is kept whole, so long hair far below
+// the head stays. When the kept regions hold less than
+// opts.photo_hair_min_kept (0.05) of the unrestricted mask's pixels, the
+// face found is taken not to be the hair's owner (a bystander or a false
+// detection: on figaro/ two photos of hair seen from behind have a small
+// face in a corner whose head region touches none of the hair) and the
+// unrestricted mask is kept instead (face_portrait.photo_hair_unrestricted
+// says so); 0 turns this off. This rule was chosen after seeing those
+// two photos; a bald subject before hair-like background gets the
+// background as hair by it. Photos without a face get the unrestricted
+// mask from face_portrait_hair_only. Its time is counted in the "hair"
+// stage.
 //
 // Already aligned crops (a face filling a square frame, as in
 // ../shared/data/aligned112): with FACE_ALIGNED_YES detection is skipped
@@ -65,6 +90,8 @@ typedef struct face_frontend_opts {
     const char *hair_layer;   // f^H layer, NULL: features.h's default
     int hair_features;     // keep f^H in face_portrait.hair_feat
     face_parts_opts parts_opts;
+    int photo_hair;        // also the photo-frame hair mask (needs hair)
+    double photo_hair_min_kept;   // the unrestricted-mask fallback (0.05)
 } face_frontend_opts;
 
 void face_frontend_defaults(face_frontend_opts *o);
@@ -99,6 +126,10 @@ typedef struct face_portrait {
     uint8_t *head_labels;    // 512 x 512 face_part labels, or NULL
     uint8_t *labels;         // 224 x 224 labels, backbone frame, or NULL
     face_parts_info parts_info;
+    uint8_t *photo_hair;     // photo_w x photo_h 0/1 hair mask, photo
+                             // frame (opts.photo_hair), or NULL
+    int photo_hair_unrestricted;   // 1: the head region kept too little
+                                   // and photo_hair is unrestricted
     double seconds[FACE_STAGE_COUNT];
 } face_portrait;
 
@@ -121,5 +152,12 @@ const struct face_hairnet *face_frontend_hairnet(const face_frontend *fe);
 facet_status face_portrait_run(face_frontend *fe, const face_image *photo,
                                face_portrait *p);
 void face_portrait_free(face_portrait *p);   // NULL is harmless
+
+// The unrestricted photo-frame hair mask, for a photo without a face:
+// p(hair) > parts_opts.hair_threshold of the network on the whole photo
+// (as for face_portrait.photo_hair, without the head-region restriction)
+// into mask (photo->w x photo->h bytes, 0/1). Needs opts.hair.
+facet_status face_portrait_hair_only(face_frontend *fe,
+                                     const face_image *photo, uint8_t *mask);
 
 #endif

@@ -30,7 +30,19 @@
 //   inside the collage, and the subject rule picks the centre tile's
 //   face (its box holds the collage's centre);
 // - one LFW photo through the default chain (NC13 face base): a
-//   detected subject, labels that hold every part but the background.
+//   detected subject, labels that hold every part but the background;
+// - the photo-frame hair mask (opts.photo_hair): face_frontend_open
+//   refuses it without the hair network and a fallback fraction outside
+//   0..1; on the first celebahq photo
+//   ($FACET_DATA/celebahq, skipped without it) the portrait's photo_hair
+//   exists, covers the photo (photo_w x photo_h), is 0/1, is the
+//   head-region mask (not the unrestricted fallback) and has IoU
+//   > 0.6 against the ground-truth mask (hair_eval measures 0.8 on
+//   average, docs/FRONTEND.md); the default options give no mask;
+//   face_portrait_hair_only on the 320 x 200 gradient (no face) succeeds,
+//   writes 0/1 into exactly w x h bytes (a guard band after them stays
+//   untouched), and refuses a NULL mask and a front end without the hair
+//   network with FACET_E_ARG.
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>
@@ -70,6 +82,13 @@ static void check_portrait(const face_portrait *p, const face_image *im,
            p->crop[FACE_CROP_HEAD].px && p->crop[FACE_CROP_HEAD].w == 512,
            "%s: crops", name);
     CHECKF(p->labels && p->head_labels && p->hair_prob, "%s: maps", name);
+    if (p->photo_hair) {
+        size_t bad = 0, n = (size_t)p->photo_w * p->photo_h;
+
+        for (size_t i = 0; i < n; i++)
+            bad += p->photo_hair[i] > 1;
+        CHECKF(!bad, "%s: %zu photo hair values not 0/1", name, bad);
+    }
     if (p->head_labels) {
         int bad = 0;
 
@@ -192,6 +211,128 @@ static void test_no_face(face_frontend *fe, face_frontend *fe_no)
            facet_status_str(s));
     face_portrait_free(&p);
     face_image_free(&im);
+}
+
+// The photo-frame hair mask (portrait.h): on a no-face gradient through
+// face_portrait_hair_only, and on the first celebahq photo against its
+// ground truth.
+static void test_photo_hair(const char *wdir, const char *data,
+                            face_frontend *fe_plain)
+{
+    enum { GUARD = 64 };
+    face_frontend_opts o;
+    face_frontend *fe = NULL, *bad = NULL;
+    face_image im = {0}, mk = {0};
+    face_portrait p;
+    char path[1024];
+    struct stat st;
+    uint8_t *mask;
+    size_t n, off = 0, guard = 0;
+    facet_status s;
+
+    face_frontend_defaults(&o);
+    o.photo_hair = 1;
+    o.hair = o.parts = 0;
+    s = face_frontend_open(&bad, wdir, &o);
+    CHECKF(s == FACET_E_ARG && !bad, "photo_hair without hair: %s",
+           facet_status_str(s));
+    face_frontend_close(bad);
+    o.hair = o.parts = 1;
+    o.photo_hair_min_kept = 1.5;
+    bad = NULL;
+    s = face_frontend_open(&bad, wdir, &o);
+    CHECKF(s == FACET_E_ARG && !bad, "photo_hair_min_kept 1.5: %s",
+           facet_status_str(s));
+    face_frontend_close(bad);
+    o.photo_hair_min_kept = 0.05;
+    o.parts_opts.base_method = FACE_BASE_GEOMETRIC;
+    if (face_frontend_open(&fe, wdir, &o) != FACET_OK) {
+        CHECKF(0, "photo_hair front end: %s", facet_error());
+        return;
+    }
+
+    // No face: the unrestricted mask, exactly w x h bytes of 0/1.
+    FACET_ASSERT(face_image_alloc(&im, 320, 200) == FACET_OK);
+    gradient(&im);
+    n = (size_t)im.w * im.h;
+    mask = malloc(n + GUARD);
+    FACET_ASSERT(mask != NULL);
+    memset(mask, 0xAB, n + GUARD);
+    s = face_portrait_hair_only(fe, &im, mask);
+    CHECKF(s == FACET_OK, "hair only, gradient: %s", facet_error());
+    for (size_t i = 0; i < n; i++)
+        off += mask[i] > 1;
+    for (size_t i = n; i < n + GUARD; i++)
+        guard += mask[i] != 0xAB;
+    CHECKF(s != FACET_OK || off == 0, "hair only: %zu values not 0/1", off);
+    CHECKF(guard == 0, "hair only wrote %zu bytes past the mask", guard);
+    CHECK(face_portrait_hair_only(fe, &im, NULL) == FACET_E_ARG);
+    {
+        face_frontend_opts on;
+        face_frontend *noh = NULL;
+
+        face_frontend_defaults(&on);
+        on.hair = on.parts = 0;
+        if (face_frontend_open(&noh, wdir, &on) == FACET_OK)
+            CHECK(face_portrait_hair_only(noh, &im, mask) == FACET_E_ARG);
+        else
+            CHECKF(0, "front end without hair: %s", facet_error());
+        face_frontend_close(noh);
+    }
+    free(mask);
+    face_image_free(&im);
+
+    snprintf(path, sizeof path, "%s/celebahq/images/27636.jpg", data);
+    if (stat(path, &st)) {
+        printf("skipped: photo hair on celebahq (%s absent)\n", path);
+        face_frontend_close(fe);
+        return;
+    }
+    memset(&p, 0, sizeof p);
+    FACET_ASSERT(face_image_load(&im, path, NULL) == FACET_OK);
+    snprintf(path, sizeof path, "%s/celebahq/hair_masks/27636.png", data);
+    FACET_ASSERT(face_image_load(&mk, path, NULL) == FACET_OK);
+    s = face_portrait_run(fe, &im, &p);
+    CHECKF(s == FACET_OK, "celebahq 27636: %s", facet_error());
+    if (s == FACET_OK) {
+        CHECKF(p.photo_hair && p.photo_w == im.w && p.photo_h == im.h,
+               "celebahq 27636: photo hair %p, %dx%d for a %dx%d photo",
+               (void *)p.photo_hair, p.photo_w, p.photo_h, im.w, im.h);
+        check_portrait(&p, &im, "celebahq 27636");
+        CHECK(p.photo_hair_unrestricted == 0);
+    }
+    if (s == FACET_OK && p.photo_hair) {
+        // The mask resized to the photo by nearest neighbour.
+        size_t inter = 0, uni = 0;
+
+        for (int y = 0; y < im.h; y++) {
+            int my = (int)(((double)y + 0.5) * mk.h / im.h);
+
+            for (int x = 0; x < im.w; x++) {
+                int mx = (int)(((double)x + 0.5) * mk.w / im.w);
+                int g = mk.px[(size_t)my * mk.stride + 3 * (size_t)mx] > 127;
+                int h = p.photo_hair[(size_t)y * im.w + x] != 0;
+
+                inter += g && h;
+                uni += g || h;
+            }
+        }
+        CHECKF(uni > 0 && (double)inter / uni > 0.6,
+               "celebahq 27636: photo hair IoU %.3f (> 0.6)",
+               uni ? (double)inter / uni : 0.0);
+        printf("celebahq 27636: photo-frame hair IoU %.3f\n",
+               uni ? (double)inter / uni : 0.0);
+    }
+    face_portrait_free(&p);
+
+    // The default options give no photo-frame mask.
+    s = face_portrait_run(fe_plain, &im, &p);
+    CHECKF(s == FACET_OK && !p.photo_hair, "default options: %s, mask %p",
+           facet_status_str(s), (void *)p.photo_hair);
+    face_portrait_free(&p);
+    face_image_free(&mk);
+    face_image_free(&im);
+    face_frontend_close(fe);
 }
 
 // Sorted names of the .jpg files of one LFW person (at most max).
@@ -345,6 +486,7 @@ int main(void)
 
     test_corpus(fe);
     test_no_face(fe, fe_no);
+    test_photo_hair(wdir, data, fe);
     snprintf(probe, sizeof probe, "%s/lfw", data);
     if (stat(probe, &st))
         printf("skipped: real photos (%s absent; set FACET_DATA)\n", probe);

@@ -16,13 +16,22 @@
 //   STEM_head_parts.png  the same for the head crop
 //   STEM_overlay.png   the head crop with the parts tinted, outlined and
 //                      the landmarks dotted (parts.h colours)
+//   STEM_hair.png      the hair mask in the photo frame, 8-bit grey,
+//                      255 hair, 0 not (face_portrait.photo_hair: the
+//                      network on the whole photo, restricted to the
+//                      head region; portrait.h); off with --no-photo-hair
+// A photo in which no face is found (FACET_E_NOT_FOUND) still gets
+// STEM_hair.png, unrestricted (face_portrait_hair_only), and a STEM.json
+// with "found": "none" and the reason; the summary counts it as hair-only,
+// not as skipped.
 // and summary.json: the options, every photo with its outcome (the files
 // written, or the reason it was skipped) and the total time per stage.
 // Every file is written to a temporary name and renamed, so a file that
 // exists is whole.
 //
-// Exit status: 0 every photo aligned, 3 some skipped (the rest written),
-// 1 none aligned or a fatal error (weights, output folder), 2 bad usage.
+// Exit status: 0 no photo skipped, 3 some skipped (the rest written),
+// 1 none aligned or hair-only, or a fatal error (weights, output folder),
+// 2 bad usage.
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,7 +74,10 @@ static void usage(FILE *f)
 "  --base METHOD        face base segmentation: nc13 (default; colour\n"
 "                       segmentation of Nieuwenhuis and Cremers) or\n"
 "                       geometric (jaw polygon up to a forehead line)\n"
-"  --no-parts           skip the hair network and the part masks\n"
+"  --no-parts           skip the hair network, the part masks and the\n"
+"                       photo-frame hair mask\n"
+"  --no-photo-hair      do not write STEM_hair.png (nor hair-only\n"
+"                       results for photos without a face)\n"
 "  --threads N          threads (default: OpenMP's)\n"
 "  -q, --quiet          no progress bar and no summary on stderr\n"
 "  -h, --help           this text\n"
@@ -73,10 +85,18 @@ static void usage(FILE *f)
 "Per photo STEM, in DIR: STEM.json, STEM_crop.png, STEM_head.png,\n"
 "STEM_parts.png and STEM_head_parts.png (grey label maps: 0 background,\n"
 "1 face base, 2 hair, 3 eyes, 4 eyebrows, 5 nose, 6 mouth),\n"
-"STEM_overlay.png; and DIR/summary.json. A photo that cannot be read or\n"
-"has no face is skipped and listed with the reason; the rest goes on.\n"
-"Exit status: 0 all aligned, 3 some skipped, 1 none aligned or fatal\n"
-"error, 2 bad usage.\n");
+"STEM_overlay.png, STEM_hair.png (the hair mask in the photo frame, 255\n"
+"hair: the hair network on the whole photo, keeping the hair regions\n"
+"that touch the head region, so long hair is kept; all of it when those\n"
+"hold under 5%% of it: the face is then not the hair's owner; JSON\n"
+"\"hair_mask_rule\"); and DIR/summary.json.\n"
+"A photo with no face gets only STEM_hair.png (the network's mask on\n"
+"the whole photo, unrestricted) and STEM.json with \"found\": \"none\";\n"
+"it is counted as hair-only, and says \"no face: hair mask only\"\n"
+"(with --no-photo-hair or --no-parts it is skipped). A photo that cannot\n"
+"be read is skipped and listed with the reason; the rest goes on.\n"
+"Exit status: 0 none skipped, 3 some skipped, 1 none aligned or\n"
+"hair-only, or fatal error, 2 bad usage.\n");
 }
 
 typedef struct opts {
@@ -179,6 +199,15 @@ static cJSON *portrait_json(const char *path, const face_portrait *p,
         snprintf(name, sizeof name, "%s_overlay.png", stem);
         cJSON_AddStringToObject(parts, "overlay", name);
     }
+    if (p->photo_hair) {
+        snprintf(name, sizeof name, "%s_hair.png", stem);
+        cJSON_AddStringToObject(j, "hair_mask", name);
+        cJSON_AddStringToObject(j, "hair_mask_rule",
+                                p->photo_hair_unrestricted
+                                    ? "unrestricted (head region kept too "
+                                      "little)"
+                                    : "head region");
+    }
     sec = cJSON_AddObjectToObject(j, "seconds");
     for (int s = 0; s < FACE_STAGE_COUNT; s++)
         cJSON_AddNumberToObject(sec, face_stage_name(s), p->seconds[s]);
@@ -208,6 +237,58 @@ static facet_status write_png(const char *dir, const char *stem,
 
     snprintf(path, sizeof path, "%s/%s_%s.png", dir, stem, suffix);
     return face_image_write_png(path, px, w, h, ch, (size_t)w * ch);
+}
+
+// A 0/1 photo-frame mask as STEM_hair.png, 0/255.
+static facet_status write_hair(const char *dir, const char *stem,
+                               const uint8_t *mask, int w, int h)
+{
+    size_t n = (size_t)w * h;
+    uint8_t *g = malloc(n);
+    facet_status s;
+
+    if (!g)
+        return facet_fail(FACET_E_NOMEM, "hair mask: out of memory");
+    for (size_t i = 0; i < n; i++)
+        g[i] = mask[i] ? 255 : 0;
+    s = write_png(dir, stem, "hair", g, w, h, 1);
+    free(g);
+    return s;
+}
+
+// A photo without a face: the unrestricted hair mask and a JSON saying so.
+static facet_status write_hair_only(const opts *o, face_frontend *fe,
+                                    const char *path, const char *stem,
+                                    const face_image *im, const char *why)
+{
+    char jpath[4300];
+    uint8_t *mask = malloc((size_t)im->w * im->h);
+    cJSON *j;
+    facet_status s;
+
+    if (!mask)
+        return facet_fail(FACET_E_NOMEM, "%s: hair mask: out of memory",
+                          path);
+    s = face_portrait_hair_only(fe, im, mask);
+    if (!s)
+        s = write_hair(o->out, stem, mask, im->w, im->h);
+    free(mask);
+    if (s)
+        return s;
+    j = cJSON_CreateObject();
+    if (!j)
+        return facet_fail(FACET_E_NOMEM, "%s: out of memory", path);
+    cJSON_AddStringToObject(j, "file", path);
+    cJSON_AddNumberToObject(j, "width", im->w);
+    cJSON_AddNumberToObject(j, "height", im->h);
+    cJSON_AddStringToObject(j, "found", "none");
+    cJSON_AddStringToObject(j, "reason", why);
+    snprintf(jpath, sizeof jpath, "%s_hair.png", stem);
+    cJSON_AddStringToObject(j, "hair_mask", jpath);
+    snprintf(jpath, sizeof jpath, "%s/%s.json", o->out, stem);
+    s = write_json(jpath, j);
+    cJSON_Delete(j);
+    return s;
 }
 
 static facet_status write_outputs(const opts *o, const char *path,
@@ -244,6 +325,10 @@ static facet_status write_outputs(const opts *o, const char *path,
                            head->w, head->h, 1)))
             return s;
     }
+    if (p->photo_hair &&
+        (s = write_hair(o->out, stem, p->photo_hair, p->photo_w,
+                        p->photo_h)))
+        return s;
     j = portrait_json(path, p, stem, p->labels != NULL);
     if (!j)
         return facet_fail(FACET_E_NOMEM, "%s: out of memory", path);
@@ -289,6 +374,7 @@ static int parse_args(opts *o, int argc, char **argv, int *first)
         {"min-score", required_argument, NULL, 's'},
         {"base", required_argument, NULL, 'b'},
         {"no-parts", no_argument, NULL, 'n'},
+        {"no-photo-hair", no_argument, NULL, 'H'},
         {"threads", required_argument, NULL, 't'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -297,6 +383,7 @@ static int parse_args(opts *o, int argc, char **argv, int *first)
 
     memset(o, 0, sizeof *o);
     face_frontend_defaults(&o->fe);
+    o->fe.photo_hair = 1;
     o->weights = cli_weights_dir();
     optind = 1;
     opterr = 0;
@@ -332,7 +419,8 @@ static int parse_args(opts *o, int argc, char **argv, int *first)
             else
                 goto bad;
             break;
-        case 'n': o->fe.parts = o->fe.hair = 0; break;
+        case 'n': o->fe.parts = o->fe.hair = o->fe.photo_hair = 0; break;
+        case 'H': o->fe.photo_hair = 0; break;
         case 't':
             if (!cli_parse_int(&o->threads, optarg, 1, 256))
                 goto bad;
@@ -346,7 +434,7 @@ static int parse_args(opts *o, int argc, char **argv, int *first)
         }
     }
     if (o->list_faces) {
-        o->fe.parts = o->fe.hair = 0;
+        o->fe.parts = o->fe.hair = o->fe.photo_hair = 0;
         if (o->fe.aligned == FACE_ALIGNED_YES) {
             fprintf(stderr, PROG ": --list-faces needs detection "
                     "(not --aligned yes)\n");
@@ -378,7 +466,7 @@ int cli_align(int argc, char **argv)
     face_frontend *fe = NULL;
     cJSON *summary = NULL, *items, *used = NULL;
     double stage_sum[FACE_STAGE_COUNT] = {0};
-    size_t done = 0, skipped = 0;
+    size_t done = 0, skipped = 0, hair_only = 0;
     char stem[300], path[4300];
     facet_status s;
 
@@ -419,6 +507,7 @@ int cli_align(int argc, char **argv)
                             o.fe.parts_opts.base_method == FACE_BASE_NC13
                                 ? "nc13" : "geometric");
     cJSON_AddBoolToObject(summary, "parts", o.fe.parts);
+    cJSON_AddBoolToObject(summary, "photo_hair", o.fe.photo_hair);
     cJSON_AddNumberToObject(summary, "threads", facet_threads());
     items = cJSON_AddArrayToObject(summary, "photos");
 
@@ -427,6 +516,7 @@ int cli_align(int argc, char **argv)
         face_image im = {0};
         face_portrait p;
         cJSON *item = cJSON_CreateObject();
+        int no_face = 0;
 
         if (!o.quiet)
             cli_progress(&bar, i, photos.count, file);
@@ -438,10 +528,32 @@ int cli_align(int argc, char **argv)
                 // Name the photo: the library's detail may not.
                 char why[600];
                 snprintf(why, sizeof why, "%s", facet_error());
-                facet_fail(s, "%s: %s", file, why);
+                no_face = s == FACET_E_NOT_FOUND && o.fe.photo_hair &&
+                          !o.list_faces;
+                if (no_face) {
+                    unique_stem(stem, sizeof stem, file, used);
+                    s = write_hair_only(&o, fe, file, stem, &im, why);
+                    if (s) {
+                        snprintf(why, sizeof why, "%s", facet_error());
+                        facet_fail(s, "%s: no face; hair mask: %s", file,
+                                   why);
+                    } else {
+                        cJSON_AddStringToObject(item, "stem", stem);
+                        cJSON_AddStringToObject(item, "hair_only", why);
+                        if (!o.quiet)
+                            fprintf(stderr, "%s%s: no face: hair mask "
+                                    "only\n", bar.tty ? "\r\033[K" : "",
+                                    file);
+                        hair_only++;
+                    }
+                } else {
+                    facet_fail(s, "%s: %s", file, why);
+                }
             }
         }
-        if (!s && o.list_faces) {
+        if (no_face && !s) {
+            // Written above; nothing of a portrait to free.
+        } else if (!s && o.list_faces) {
             list_faces(file, &p);
         } else if (!s) {
             unique_stem(stem, sizeof stem, file, used);
@@ -454,7 +566,7 @@ int cli_align(int argc, char **argv)
                 fprintf(stderr, "%sskipped: %s\n", bar.tty ? "\r\033[K" : "",
                         facet_error());
             skipped++;
-        } else {
+        } else if (!no_face) {
             for (int k = 0; k < FACE_STAGE_COUNT; k++)
                 stage_sum[k] += p.seconds[k];
             done++;
@@ -472,8 +584,10 @@ int cli_align(int argc, char **argv)
             cJSON_AddNumberToObject(sec, face_stage_name(k), stage_sum[k]);
         cJSON_AddNumberToObject(summary, "aligned_count", (double)done);
         cJSON_AddNumberToObject(summary, "skipped_count", (double)skipped);
+        cJSON_AddNumberToObject(summary, "hair_only_count",
+                                (double)hair_only);
     }
-    rc = done == 0 ? 1 : skipped ? 3 : 0;
+    rc = done + hair_only == 0 ? 1 : skipped ? 3 : 0;
     if (o.out) {
         snprintf(path, sizeof path, "%s/summary.json", o.out);
         if ((s = write_json(path, summary))) {
@@ -482,9 +596,12 @@ int cli_align(int argc, char **argv)
         }
     }
     if (!o.quiet) {
-        fprintf(stderr, "%s %zu of %zu photos; skipped %zu",
+        fprintf(stderr, "%s %zu of %zu photos; ",
                 o.list_faces ? "detected in" : "aligned", done,
-                photos.count, skipped);
+                photos.count);
+        if (o.fe.photo_hair)
+            fprintf(stderr, "hair-only (no face) %zu; ", hair_only);
+        fprintf(stderr, "skipped %zu", skipped);
         if (done) {
             fprintf(stderr, "; ms per photo:");
             for (int k = 0; k < FACE_STAGE_COUNT; k++)

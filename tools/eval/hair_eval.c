@@ -5,7 +5,7 @@
 // parts) against the ground-truth hair masks of figaro/ and celebahq/.
 //
 //   hair_eval [--data DIR] [--weights DIR] [--base nc13|geometric]
-//             [--max N] [--list] [SET...]
+//             [--max N] [--list] [--grey] [--min-kept F] [SET...]
 //   SET      figaro (default: all 105 images) and/or celebahq (default:
 //            the first 100 in name order); both when none is named
 //   --max N  at most N images per set (overrides the defaults above)
@@ -33,14 +33,23 @@
 //             restriction costs);
 //   whole     the network alone on the whole photo resized to 512x512
 //             (stretched, by face_warp_rgb; the issue-3 reference,
-//             tests/test_hair.c), p(hair) > 0.5.
+//             tests/test_hair.c), p(hair) > 0.5;
+//   photo     the front end's photo-frame hair mask (opts.photo_hair,
+//             portrait.h): the same network on the whole photo, p carried
+//             to the photo bilinearly, > 0.5, kept in the 8-connected
+//             regions that touch the head region (unrestricted when
+//             those hold under 5% of it, portrait.h; counted as
+//             "fallback", listed as "photo*"); for a photo without a
+//             face the unrestricted mask of face_portrait_hair_only.
+//             --min-kept F sets that fraction (0: never unrestricted).
 // Each is scored by IoU = |P & M| / |P | M| (1 when both are empty)
 // at 256x256 (both masks resized by nearest neighbour; for "whole" the
 // mean of p over 2x2 blocks, as test_hair.c) and at the photo's full
 // resolution (the mask resized by nearest neighbour to the photo when
 // their sizes differ; "whole" p warped bilinearly to the photo), then
-// averaged over the images. A photo where the front end fails (no face)
-// scores its produced and unrestricted masks as empty and is listed.
+// averaged over the images ("photo" at 256 by nearest neighbour of the
+// photo-frame mask). A photo where the front end fails (no face) scores
+// its produced and unrestricted masks as empty and is listed.
 // Also the fraction of ground-truth hair pixels outside the head crop.
 //
 // Built by `make eval` into build/<variant>/tools/hair_eval; run from
@@ -67,9 +76,10 @@
 #define HE_NSETS 2
 
 typedef struct he_sum {
-    double iou[4][2];   // [produced, unrestricted, whole, grey][256, full]
+    double iou[5][2];   // [produced, unrestricted, whole, grey, photo]
+                        // [256, full]
     double outside;     // sum of per-photo GT fraction outside the crop
-    int n, failed;
+    int n, failed, fallback;
 } he_sum;
 
 static int cmp_str(const void *a, const void *b)
@@ -258,7 +268,7 @@ static int one_photo(he_ctx *c, const char *img_path, const char *mask_path,
     uint8_t *gt = NULL, *gt_small = NULL, *pred = NULL, *small = NULL;
     uint8_t *head = NULL, *inside = NULL;
     float *pnet = NULL, *pfull = NULL;
-    double r[4][2] = {{0}}, outside = 0;
+    double r[5][2] = {{0}}, outside = 0;
     facet_status s;
 
     memset(&p, 0, sizeof p);
@@ -314,6 +324,9 @@ static int one_photo(he_ctx *c, const char *img_path, const char *mask_path,
         r[1][1] = r[3][1] = r[0][1];
         outside = 1;
         sum->failed++;
+        if ((s = face_portrait_hair_only(c->fe, &im, pred)))
+            goto fail;
+        score(r[4], pred, gt, gt_small, w, h, small);
         printf("  no face: %s (%s)\n", name, facet_error());
     } else {
         const face_xform *t = &p.to_crop[FACE_CROP_HEAD];
@@ -329,6 +342,12 @@ static int one_photo(he_ctx *c, const char *img_path, const char *mask_path,
         if ((s = head_to_photo(pred, w, h, head, side, t)))
             goto fail;
         score(r[0], pred, gt, gt_small, w, h, small);
+        if (!p.photo_hair) {
+            fprintf(stderr, "hair_eval: %s: no photo hair mask\n", name);
+            goto done;
+        }
+        score(r[4], p.photo_hair, gt, gt_small, w, h, small);
+        sum->fallback += p.photo_hair_unrestricted;
         for (size_t i = 0; i < nh; i++)
             head[i] = p.hair_prob[i] > 0.5f;
         if ((s = head_to_photo(pred, w, h, head, side, t)))
@@ -354,16 +373,19 @@ static int one_photo(he_ctx *c, const char *img_path, const char *mask_path,
     r[2][0] = iou(small, gt_small, (size_t)HE_SMALL * HE_SMALL);
     r[2][1] = iou(pred, gt, npx);
 
-    for (int k = 0; k < 4; k++)
+    for (int k = 0; k < 5; k++)
         for (int j = 0; j < 2; j++)
             sum->iou[k][j] += r[k][j];
     sum->outside += outside;
     sum->n++;
     if (c->list)
         printf("  %-28s %4dx%-4d %s produced %.3f %.3f  unrestr. %.3f "
-               "%.3f  whole %.3f %.3f  gt outside crop %.3f grey %.3f\n",
+               "%.3f  whole %.3f %.3f  photo%s %.3f %.3f  gt outside crop "
+               "%.3f grey %.3f\n",
                name, w, h, found ? "face" : "NONE", r[0][0], r[0][1],
-               r[1][0], r[1][1], r[2][0], r[2][1], outside, r[3][0]);
+               r[1][0], r[1][1], r[2][0], r[2][1],
+               found && p.photo_hair_unrestricted ? "*" : "", r[4][0], r[4][1],
+               outside, r[3][0]);
     fflush(stdout);
     ok = 1;
     goto done;
@@ -423,6 +445,11 @@ static int run_set(he_ctx *c, const char *set, int limit)
            sum.iou[1][1] / sum.n);
     printf("  network, whole photo  %.4f / %.4f\n", sum.iou[2][0] / sum.n,
            sum.iou[2][1] / sum.n);
+    printf("  photo-frame hair mask %.4f / %.4f  (with a face: restricted "
+           "to the head region; without: whole-photo mask)\n",
+           sum.iou[4][0] / sum.n, sum.iou[4][1] / sum.n);
+    printf("  (photo-frame mask unrestricted by the fallback in %d photos "
+           "with a face)\n", sum.fallback);
     if (c->grey)
         printf("  grey-border head crop %.4f / %.4f\n",
                sum.iou[3][0] / sum.n, sum.iou[3][1] / sum.n);
@@ -447,6 +474,7 @@ int main(int argc, char **argv)
         weights = "weights";
     face_frontend_defaults(&o);
     o.parts_opts.base_method = FACE_BASE_GEOMETRIC;
+    o.photo_hair = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
 
@@ -458,6 +486,8 @@ int main(int argc, char **argv)
             max = atoi(argv[++i]);
         else if (!strcmp(a, "--list"))
             c.list = 1;
+        else if (!strcmp(a, "--min-kept") && i + 1 < argc)
+            o.photo_hair_min_kept = atof(argv[++i]);
         else if (!strcmp(a, "--grey"))
             c.grey = 1;
         else if (!strcmp(a, "--base") && i + 1 < argc) {
@@ -477,6 +507,7 @@ int main(int argc, char **argv)
         else {
             fprintf(stderr, "usage: hair_eval [--data DIR] [--weights DIR] "
                     "[--base nc13|geometric] [--max N] [--list] [--grey] "
+                    "[--min-kept F] "
                     "[figaro] [celebahq]\n");
             return 2;
         }
