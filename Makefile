@@ -75,7 +75,7 @@ all: $(LIB) facet examples converters eval
 # on every make, so ./facet is always the variant just built.
 .PHONY: facet
 facet: $(variant)/facet
-	@cp $< $@
+	@cp $< $@.tmp && mv -f $@.tmp $@
 
 $(variant)/facet: $(CLI_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) -lcjson $(LDLIBS)

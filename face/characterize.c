@@ -641,6 +641,11 @@ static facet_status evaluate(job *J, face_part_score *others)
     face_char_result *r = J->r;
     int np = J->o->eval_pairs;
     facet_rng rng;
+
+    // Pairs are drawn with replacement: more than there are distinct
+    // pairs adds nothing but time.
+    if ((long long)np > (long long)r->n_ind * r->n_arb)
+        np = r->n_ind * r->n_arb;
     facet_status worst = FACET_OK;
     double t0 = facet_now();
 
@@ -776,13 +781,37 @@ static facet_status run_job(job *J, const char *const *ind, int n_ind,
 
     if (r->n_ind < FACE_CHAR_MIN_SET || r->n_arb < FACE_CHAR_MIN_SET) {
         int ind_bad = r->n_ind < FACE_CHAR_MIN_SET;
+        char skipped[640] = "";
+        size_t used = 0;
+
+        // The first skipped photos of that set and why, in the message:
+        // the result (which lists them all) is freed on failure.
+        for (int i = 0; i < r->n_photos && used + 1 < sizeof skipped; i++) {
+            const face_char_photo *ph = &r->photos[i];
+            int len;
+
+            if (ph->portrait >= 0 || (ph->set == FACE_CHAR_IND) != ind_bad)
+                continue;
+            // Loading errors already start with the path.
+            if (!strncmp(ph->why, ph->path, strlen(ph->path)))
+                len = snprintf(skipped + used, sizeof skipped - used,
+                               "\n  %s", ph->why);
+            else
+                len = snprintf(skipped + used, sizeof skipped - used,
+                               "\n  %s: %s", ph->path, ph->why);
+            if (len < 0)
+                break;
+            used += (size_t)len;
+        }
+        if (used >= sizeof skipped)
+            memcpy(skipped + sizeof skipped - 5, " ...", 5);
         s = facet_fail(FACET_E_ARG,
                        "too few usable portraits: %s has %d of %d photos "
-                       "usable, at least %d are needed",
+                       "usable, at least %d are needed; skipped:%s",
                        ind_bad ? "the person's set (P_ind)"
                                : "the others' set (P_arb)",
                        ind_bad ? r->n_ind : r->n_arb,
-                       ind_bad ? n_ind : n_arb, FACE_CHAR_MIN_SET);
+                       ind_bad ? n_ind : n_arb, FACE_CHAR_MIN_SET, skipped);
         goto out;
     }
     if ((s = learn(J)) || (s = train_cam(J)) || (s = maps_and_scores(J)) ||

@@ -126,7 +126,8 @@ typedef struct face_char_opts {
     uint64_t seed;               // 1: metrics and evaluation pairs
     double nu;                   // FACE_NU_AUTO
     face_char_rank rank;         // FACE_CHAR_RANK_IDENTITY
-    int eval_pairs;              // 0: no evaluation
+    int eval_pairs;              // 0: no evaluation; capped at n_ind x
+                                 // n_arb (pairs are drawn with replacement)
     face_char_progress_fn progress;   // NULL
     void *progress_user;
 } face_char_opts;
