@@ -57,7 +57,6 @@
 //   within the distance `align_eval calib` prints of dlib's.
 // - AUC over three LFW people measures framing, not face recognition in
 //   general.
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +70,7 @@
 #include "../../nn/net_hair.h"
 #include "../../nn/net_ssd.h"
 #include "../../weights/weights.h"
+#include "eval_util.h"
 
 #define MAX_FRAMES 32
 #define MAX_DETS 32
@@ -105,37 +105,6 @@ static void die(const char *what)
 // ---------------------------------------------------------------------------
 // Files
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-// Sorted names in a folder (no dot files); the count, -1 when unreadable.
-static int list_dir(char ***out, const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char **v = NULL;
-    int n = 0, cap = 0;
-
-    if (!d)
-        return -1;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        if (n == cap) {
-            cap = cap ? 2 * cap : 64;
-            v = realloc(v, (size_t)cap * sizeof(*v));
-            FACET_ASSERT(v != NULL);
-        }
-        v[n++] = strdup(e->d_name);
-    }
-    closedir(d);
-    qsort(v, (size_t)n, sizeof(*v), cmp_str);
-    *out = v;
-    return n;
-}
-
 static int has_suffix(const char *s, const char *suf)
 {
     size_t a = strlen(s), b = strlen(suf);
@@ -148,12 +117,12 @@ static int has_suffix(const char *s, const char *suf)
 static photo *list_photos(int *count, const char *data, const char *set,
                           int flat, int max)
 {
-    char path[2048], **people, **files;
+    char path[2048], **people = NULL, **files;
     photo *ph = NULL;
     int n = 0, np;
 
     snprintf(path, sizeof path, "%s/%s", data, set);
-    np = flat ? 1 : list_dir(&people, path);
+    np = flat ? 1 : eval_list_dir(&people, path, NULL, NULL);
     if (np < 1) {
         fprintf(stderr, "align_eval: %s: not found\n", path);
         exit(1);
@@ -164,7 +133,7 @@ static photo *list_photos(int *count, const char *data, const char *set,
             snprintf(path, sizeof path, "%s/%s", data, set);
         else
             snprintf(path, sizeof path, "%s/%s/%s", data, set, people[p]);
-        nf = list_dir(&files, path);
+        nf = eval_list_dir(&files, path, NULL, NULL);
         for (int i = 0; i < nf; i++) {
             if ((has_suffix(files[i], ".jpg") ||
                  has_suffix(files[i], ".png")) && (max <= 0 || n < max)) {
@@ -411,58 +380,6 @@ static int parse_frames(frame *fr, const char *s)
 // ---------------------------------------------------------------------------
 // Identity verification
 
-typedef struct scored {
-    double s;
-    int same;
-} scored;
-
-static int cmp_scored(const void *a, const void *b)
-{
-    double x = ((const scored *)a)->s, y = ((const scored *)b)->s;
-
-    return (x > y) - (x < y);
-}
-
-// AUC of cosine similarity over all pairs of the n rows of f (d wide),
-// same-person pairs positive (Mann-Whitney from ranks, ties averaged).
-static double pair_auc(const float *f, int d, const int *person, int n)
-{
-    size_t np = (size_t)n * (n - 1) / 2, k = 0, pos = 0;
-    scored *p = malloc(np * sizeof(*p));
-    double *norm = malloc((size_t)n * sizeof(double)), rank_sum = 0;
-
-    FACET_ASSERT(p && norm);
-    for (int i = 0; i < n; i++) {
-        double s = 0;
-        for (int j = 0; j < d; j++)
-            s += (double)f[(size_t)i * d + j] * f[(size_t)i * d + j];
-        norm[i] = sqrt(s) + 1e-30;
-    }
-    for (int i = 0; i < n; i++)
-        for (int j = i + 1; j < n; j++) {
-            const float *a = f + (size_t)i * d, *b = f + (size_t)j * d;
-            double dot = 0;
-            for (int t = 0; t < d; t++)
-                dot += (double)a[t] * b[t];
-            p[k].s = dot / (norm[i] * norm[j]);
-            p[k].same = person[i] == person[j];
-            pos += (size_t)p[k].same;
-            k++;
-        }
-    qsort(p, np, sizeof(*p), cmp_scored);
-    for (size_t i = 0; i < np;) {
-        size_t j = i, same = 0;
-        while (j < np && p[j].s == p[i].s)
-            same += (size_t)p[j++].same;
-        rank_sum += (double)same * (0.5 * (double)(i + 1 + j));
-        i = j;
-    }
-    free(p);
-    free(norm);
-    return (rank_sum - 0.5 * (double)pos * (double)(pos + 1)) /
-           ((double)pos * (double)(np - pos));
-}
-
 // How a crop is made for one scoring run.
 typedef enum crop_mode { CROP_FRAME, CROP_LIBRARY, CROP_UPSCALE } crop_mode;
 
@@ -532,12 +449,16 @@ static void verify_run(const ctx *c, nn_faceres *net, float *in, photo *ph,
 {
     float *desc = malloc((size_t)n * NN_FACERES_DESCRIPTOR * sizeof(float));
     int *person = malloc((size_t)n * sizeof(int)), m;
-    double t0 = facet_now();
+    double t0 = facet_now(), auc;
 
     FACET_ASSERT(desc && person);
     m = descriptors(desc, person, c, net, in, ph, n, mode, fr, affine);
-    printf("  %-34s AUC %.4f  (%d photos, %.0f s)\n", label,
-           pair_auc(desc, NN_FACERES_DESCRIPTOR, person, m), m,
+    auc = eval_pair_auc(desc, NN_FACERES_DESCRIPTOR, person, m, NULL, NULL);
+    if (auc < 0) {
+        fprintf(stderr, "align_eval: out of memory\n");
+        exit(1);
+    }
+    printf("  %-34s AUC %.4f  (%d photos, %.0f s)\n", label, auc, m,
            facet_now() - t0);
     fflush(stdout);
     free(desc);

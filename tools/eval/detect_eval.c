@@ -56,7 +56,6 @@
 //   nothing of photos framed otherwise.
 // - The synthetic aligned crops copy aligned112's framing only as well as
 //   its mean landmarks describe it.
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +66,7 @@
 #include "../../face/image.h"
 #include "../../face/landmarks.h"
 #include "../../linalg/linalg.h"
+#include "eval_util.h"
 
 #define EV_MAX_BOXES 8
 #define EV_LM 68
@@ -592,45 +592,23 @@ EV_SHARED int ev_synth_crop(face_image *crop, float *gt, const face_image *im,
 
 #ifndef DETECT_EVAL_NO_MAIN
 
-// Sorted file names of `dir` ending in `ext` (folders when ext is NULL).
-static int list_dir(char ***out, const char *dir, const char *ext)
+// eval_list_dir filter: regular files ending in the string arg, or
+// folders when arg is NULL; never dot files.
+static int keep_entry(const char *dir, const char *name, const void *arg)
 {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char **v = NULL;
-    int n = 0, cap = 0;
+    const char *ext = arg;
+    char path[2048];
+    struct stat st;
+    size_t len = strlen(name);
 
-    *out = NULL;
-    if (!d)
-        return -1;
-    while ((e = readdir(d))) {
-        char path[2048];
-        struct stat st;
-        size_t len = strlen(e->d_name);
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (stat(path, &st) != 0)
-            continue;
-        if (ext ? !S_ISREG(st.st_mode) || len < strlen(ext) ||
-                  strcmp(e->d_name + len - strlen(ext), ext)
-                : !S_ISDIR(st.st_mode))
-            continue;
-        if (n == cap) {
-            cap = cap ? 2 * cap : 64;
-            v = realloc(v, (size_t)cap * sizeof *v);
-        }
-        v[n++] = strdup(e->d_name);
-    }
-    closedir(d);
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && strcmp(v[j - 1], v[j]) > 0; j--) {
-            char *t = v[j];
-            v[j] = v[j - 1];
-            v[j - 1] = t;
-        }
-    *out = v;
-    return n;
+    if (name[0] == '.')
+        return 0;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (stat(path, &st) != 0)
+        return 0;
+    return ext ? S_ISREG(st.st_mode) && len >= strlen(ext) &&
+                     !strcmp(name + len - strlen(ext), ext)
+               : S_ISDIR(st.st_mode);
 }
 
 // Every file of data/top/<person>/*ext, as paths relative to data.
@@ -641,12 +619,12 @@ static int list_photos(char ***out, const char *data, const char *top,
     int np, n = 0;
 
     snprintf(dir, sizeof dir, "%s/%s", data, top);
-    np = list_dir(&people, dir, NULL);
+    np = eval_list_dir(&people, dir, keep_entry, NULL);
     for (int i = 0; i < np; i++) {
         char sub[2048];
         int nf;
         snprintf(sub, sizeof sub, "%s/%s", dir, people[i]);
-        nf = list_dir(&files, sub, ext);
+        nf = eval_list_dir(&files, sub, keep_entry, ext);
         for (int j = 0; j < nf; j++) {
             char rel[1024];
             snprintf(rel, sizeof rel, "%s/%s/%s", top, people[i], files[j]);

@@ -35,7 +35,6 @@
 //   Adam7 (aligned112 holds 8-bit RGB only). CRCs are not checked.
 // - Every image is 112x112 or any size, resized to 224x224 whatever its
 //   aspect ratio.
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +43,7 @@
 
 #include "../../nn/net_faceres.h"
 #include "../../weights/weights.h"
+#include "eval_util.h"
 
 #define SZ NN_FACERES_SIZE
 #define MAX_IMAGES 20000
@@ -205,93 +205,7 @@ static void resize_rgb(uint8_t *dst, const uint8_t *src, int w, int h)
 }
 
 // ---------------------------------------------------------------------------
-// Listing and scoring
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-// Sorted entries of a folder (without . and ..); the count, -1 on error.
-static int list_dir(char ***out, const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char **v = NULL;
-    int n = 0, cap = 0;
-
-    if (!d)
-        return -1;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        if (n == cap) {
-            cap = cap ? 2 * cap : 64;
-            v = realloc(v, (size_t)cap * sizeof(*v));
-            if (!v)
-                return -1;
-        }
-        v[n++] = strdup(e->d_name);
-    }
-    closedir(d);
-    qsort(v, (size_t)n, sizeof(*v), cmp_str);
-    *out = v;
-    return n;
-}
-
-typedef struct scored {
-    double s;
-    int same;
-} scored;
-
-static int cmp_scored(const void *a, const void *b)
-{
-    double x = ((const scored *)a)->s, y = ((const scored *)b)->s;
-    return (x > y) - (x < y);
-}
-
-// AUC over all pairs of n vectors of length d (rows of f), same-person
-// pairs positive: Mann-Whitney from ranks, ties given their mean rank.
-static double pair_auc(const float *f, int d, const image_ref *im, int n,
-                       size_t *npos, size_t *nneg)
-{
-    size_t np = (size_t)n * (n - 1) / 2, k = 0, pos = 0;
-    scored *p = malloc(np * sizeof(*p));
-    double *norm = malloc((size_t)n * sizeof(double)), rank_sum = 0;
-
-    FACET_ASSERT(p && norm);
-    for (int i = 0; i < n; i++) {
-        double s = 0;
-        for (int j = 0; j < d; j++)
-            s += (double)f[(size_t)i * d + j] * f[(size_t)i * d + j];
-        norm[i] = sqrt(s);
-    }
-    for (int i = 0; i < n; i++)
-        for (int j = i + 1; j < n; j++) {
-            const float *a = f + (size_t)i * d, *b = f + (size_t)j * d;
-            double dot = 0;
-            for (int t = 0; t < d; t++)
-                dot += (double)a[t] * b[t];
-            p[k].s = dot / (norm[i] * norm[j] + 1e-30);
-            p[k].same = im[i].person == im[j].person;
-            pos += (size_t)p[k].same;
-            k++;
-        }
-    qsort(p, np, sizeof(*p), cmp_scored);
-    for (size_t i = 0; i < np;) {
-        size_t j = i, same = 0;
-        while (j < np && p[j].s == p[i].s)
-            same += (size_t)p[j++].same;
-        rank_sum += (double)same * (0.5 * (double)(i + 1 + j));
-        i = j;
-    }
-    *npos = pos;
-    *nneg = np - pos;
-    free(p);
-    free(norm);
-    return (rank_sum - 0.5 * (double)pos * (double)(pos + 1)) /
-           ((double)pos * (double)(np - pos));
-}
+// Main
 
 int main(int argc, char **argv)
 {
@@ -300,7 +214,7 @@ int main(int argc, char **argv)
     const char *wpath = argc > 2 ? argv[2] : "weights/faceres.fct";
     char **people = NULL;
     image_ref *im = calloc(MAX_IMAGES, sizeof(*im));
-    int npeople, n = 0, dims[NFEAT];
+    int npeople, n = 0, dims[NFEAT], *person;
     float *feat[NFEAT], *in;
     uint8_t crop[SZ * SZ * 3];
     wt_file *wf;
@@ -313,7 +227,7 @@ int main(int argc, char **argv)
         snprintf(data, sizeof data, "%s", argv[1]);
 
     // People and their images.
-    if ((npeople = list_dir(&people, data)) < 2) {
+    if ((npeople = eval_list_dir(&people, data, NULL, NULL)) < 2) {
         fprintf(stderr, "faceres_auc: %s: need a folder of >= 2 people\n",
                 data);
         return 1;
@@ -322,7 +236,7 @@ int main(int argc, char **argv)
         char **files;
         int nf;
         snprintf(path, sizeof path, "%s/%s", data, people[p]);
-        nf = list_dir(&files, path);
+        nf = eval_list_dir(&files, path, NULL, NULL);
         for (int i = 0; i < nf; i++) {
             size_t l = strlen(files[i]);
             if (l > 4 && !strcmp(files[i] + l - 4, ".png") &&
@@ -395,9 +309,20 @@ int main(int argc, char **argv)
     printf("faceres_auc: %s: %d people, %d images; network %.1f ms per "
            "image (%d threads, batches of %d)\n", data, npeople, n,
            1e3 * t_net / n, facet_threads(), BATCH);
+    person = malloc((size_t)(n ? n : 1) * sizeof(int));
+    if (!person) {
+        fprintf(stderr, "faceres_auc: out of memory\n");
+        return 1;
+    }
+    for (int i = 0; i < n; i++)
+        person[i] = im[i].person;
     for (int k = 0; k < NFEAT; k++) {
         size_t np, nn_;
-        double auc = pair_auc(feat[k], dims[k], im, n, &np, &nn_);
+        double auc = eval_pair_auc(feat[k], dims[k], person, n, &np, &nn_);
+        if (auc < 0) {
+            fprintf(stderr, "faceres_auc: out of memory\n");
+            return 1;
+        }
         printf("  %-16s %4d-D%s  AUC %.4f  (%zu same, %zu different "
                "pairs)\n", feat_names[k], dims[k], k ? " pooled" : "       ",
                auc, np, nn_);
@@ -410,6 +335,7 @@ int main(int argc, char **argv)
     for (int p = 0; p < npeople; p++)
         free(people[p]);
     free(people);
+    free(person);
     free(im);
     facet_free(in);
     nn_faceres_free(net);

@@ -59,7 +59,6 @@
 //   the hair network's model id (with the default hair layer, so changing
 //   that default misses every entry), not the detector's or landmark
 //   model's: delete the folder after changing those weights.
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +76,7 @@
 #include "../../nn/net_frec.h"
 #include "../../nn/net_hair.h"
 #include "../../weights/weights.h"
+#include "eval_util.h"
 
 #define BB FACE_BACKBONE_SIZE
 #define DL NN_FREC_SIZE
@@ -159,39 +159,6 @@ static void *xcalloc(size_t n, size_t sz)
     return p;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-// Sorted names in a folder (no dot files); the count, -1 if unreadable.
-static int list_dir(char ***out, const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char **v = NULL;
-    int n = 0, cap = 0;
-
-    if (!d)
-        return -1;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        if (n == cap) {
-            cap = cap ? 2 * cap : 64;
-            v = realloc(v, (size_t)cap * sizeof(*v));
-            if (!v)
-                exit(1);
-        }
-        v[n++] = strdup(e->d_name);
-    }
-    closedir(d);
-    if (n)
-        qsort(v, (size_t)n, sizeof(*v), cmp_str);
-    *out = v;
-    return n;
-}
-
 static int is_image(const char *s)
 {
     size_t l = strlen(s);
@@ -224,7 +191,7 @@ static void list_set(pset *s, const char *name, const char *dir,
         people = xcalloc(1, sizeof(char *));
         people[0] = strdup(sub);
         np = 1;
-    } else if ((np = list_dir(&people, dir)) < 2) {
+    } else if ((np = eval_list_dir(&people, dir, NULL, NULL)) < 2) {
         fprintf(stderr, "feature_auc: %s: need a folder of >= 2 people\n",
                 dir);
         exit(1);
@@ -236,7 +203,7 @@ static void list_set(pset *s, const char *name, const char *dir,
         int nf, taken = 0;
 
         snprintf(path, sizeof path, "%s/%s", dir, people[p]);
-        if ((nf = list_dir(&files, path)) < 0) {
+        if ((nf = eval_list_dir(&files, path, NULL, NULL)) < 0) {
             fprintf(stderr, "feature_auc: %s: cannot list\n", path);
             exit(1);
         }
@@ -262,38 +229,6 @@ static void list_set(pset *s, const char *name, const char *dir,
 // ---------------------------------------------------------------------------
 // AUC
 
-typedef struct scored {
-    double s;
-    int pos;
-} scored;
-
-static int cmp_scored(const void *a, const void *b)
-{
-    double x = ((const scored *)a)->s, y = ((const scored *)b)->s;
-    return (x > y) - (x < y);
-}
-
-// P(score of a positive > score of a negative), ties one half: the rank
-// sum of the positives (ties at their mean rank). Sorts v. NaN if a class
-// is empty.
-static double auc_of(scored *v, size_t n)
-{
-    double rank_sum = 0, pos = 0;
-
-    qsort(v, n, sizeof(*v), cmp_scored);
-    for (size_t i = 0; i < n;) {
-        size_t j = i, np = 0;
-        while (j < n && v[j].s == v[i].s)
-            np += (size_t)v[j++].pos;
-        rank_sum += (double)np * 0.5 * (double)(i + 1 + j);
-        pos += (double)np;
-        i = j;
-    }
-    if (pos == 0 || pos == (double)n)
-        return NAN;
-    return (rank_sum - 0.5 * pos * (pos + 1)) / (pos * ((double)n - pos));
-}
-
 // Cosine pair AUC of the rows (d floats, `stride` apart) of the photos
 // with ok[i]; same person positive.
 static double pair_auc(const float *f, size_t d, size_t stride,
@@ -301,7 +236,7 @@ static double pair_auc(const float *f, size_t d, size_t stride,
 {
     int *idx = xcalloc((size_t)n, sizeof(int)), m = 0;
     double *norm;
-    scored *v;
+    eval_scored *v;
     size_t k = 0, pos = 0;
     double auc;
 
@@ -339,7 +274,7 @@ static double pair_auc(const float *f, size_t d, size_t stride,
     k = (size_t)m * (m - 1) / 2;
     for (size_t i = 0; i < k; i++)
         pos += (size_t)v[i].pos;
-    auc = auc_of(v, k);
+    auc = eval_auc(v, k);
     *npos = pos;
     free(v);
     free(norm);
@@ -672,7 +607,7 @@ static double metric_auc(const float *fi, const float *fa, int D,
     double (*pi)[2] = xcalloc((size_t)ni, sizeof(*pi));
     double (*pa)[2] = xcalloc((size_t)na, sizeof(*pa));
     float *tmp = facet_alloc((size_t)D * sizeof(float));
-    scored *v = xcalloc((size_t)(ni + na), sizeof(*v));
+    eval_scored *v = xcalloc((size_t)(ni + na), sizeof(*v));
     size_t nv = 0;
     double auc;
 
@@ -708,7 +643,7 @@ static double metric_auc(const float *fi, const float *fa, int D,
             v[nv++].pos = !set;
         }
     }
-    auc = auc_of(v, nv);
+    auc = eval_auc(v, nv);
     face_metric_free(&m);
     free(ti);
     free(ta);
@@ -724,7 +659,7 @@ static double cam_auc(const float *fi, const float *fa, const int *ri,
 {
     const float **ti = xcalloc((size_t)ntr, sizeof(*ti));
     const float **ta = xcalloc((size_t)ntr, sizeof(*ta));
-    scored *v = xcalloc((size_t)(ni + na), sizeof(*v));
+    eval_scored *v = xcalloc((size_t)(ni + na), sizeof(*v));
     size_t nv = 0;
     face_cam cam;
     double auc;
@@ -747,7 +682,7 @@ static double cam_auc(const float *fi, const float *fa, const int *ri,
             v[nv++].pos = !set;
         }
     }
-    auc = auc_of(v, nv);
+    auc = eval_auc(v, nv);
     face_cam_free(&cam);
     free(ti);
     free(ta);

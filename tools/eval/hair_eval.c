@@ -59,7 +59,6 @@
 // - test_hair.c resizes masks with an area filter and the photo with
 //   stb's default filter; here nearest neighbour and face_image_resize,
 //   so "whole" differs from its figures by a few thousandths.
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +69,7 @@
 #include "../../face/image.h"
 #include "../../face/portrait.h"
 #include "../../linalg/linalg.h"
+#include "eval_util.h"
 
 #define HE_SMALL 256
 #define HE_NET 512
@@ -82,45 +82,13 @@ typedef struct he_sum {
     int n, failed, fallback;
 } he_sum;
 
-static int cmp_str(const void *a, const void *b)
+// eval_list_dir filter: .jpg/.png names of at least 5 characters.
+static int is_image(const char *dir, const char *name, const void *arg)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
+    size_t len = strlen(name);
 
-// Sorted .jpg/.png names in dir; NULL and *n = 0 when unreadable.
-static char **list_images(const char *dir, int *n)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char **names = NULL;
-    int cap = 0;
-
-    *n = 0;
-    if (!d)
-        return NULL;
-    while ((e = readdir(d)) != NULL) {
-        size_t len = strlen(e->d_name);
-
-        if (len < 5 || (strcmp(e->d_name + len - 4, ".jpg") &&
-                        strcmp(e->d_name + len - 4, ".png")))
-            continue;
-        if (*n == cap) {
-            char **t;
-
-            cap = cap ? 2 * cap : 256;
-            t = realloc(names, (size_t)cap * sizeof(*names));
-            if (!t)
-                break;
-            names = t;
-        }
-        if (!(names[*n] = strdup(e->d_name)))
-            break;
-        (*n)++;
-    }
-    closedir(d);
-    if (*n)
-        qsort(names, (size_t)*n, sizeof(*names), cmp_str);
-    return names;
+    return len >= 5 && (!strcmp(name + len - 4, ".jpg") ||
+                        !strcmp(name + len - 4, ".png"));
 }
 
 // dst (dw x dh) = src (sw x sh) by nearest neighbour on pixel centres.
@@ -415,8 +383,8 @@ static int run_set(he_ctx *c, const char *set, int limit)
 
     memset(&sum, 0, sizeof sum);
     snprintf(dir, sizeof dir, "%s/%s/images", c->data, set);
-    names = list_images(dir, &n);
-    if (!n) {
+    n = eval_list_dir(&names, dir, is_image, NULL);
+    if (n <= 0) {
         fprintf(stderr, "hair_eval: %s: no images (set FACET_DATA or "
                 "--data)\n", dir);
         return 1;
