@@ -168,7 +168,7 @@ static facet_status find_face(face_frontend *fe, const face_image *photo,
             face_aligned_box(photo->w, photo->h, &p->box);
             return FACET_OK;
         }
-        return facet_fail(FACET_E_NOT_FOUND, "no face found (score > %g)",
+        return facet_fail(FACET_E_NOT_FOUND, "no face with a score above %g",
                           o->min_score);
     }
     if (o->face_index >= 0) {

@@ -33,6 +33,7 @@
 // 1 none aligned or hair-only, or a fatal error (weights, output folder),
 // 2 bad usage.
 #include <getopt.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -484,12 +485,13 @@ int cli_align(int argc, char **argv)
         return 1;
     }
     if (o.out && !cli_mkdirs(o.out)) {
-        fprintf(stderr, PROG ": %s: cannot create the folder\n", o.out);
+        fprintf(stderr, PROG ": %s: cannot create the folder: %s\n", o.out,
+                strerror(errno));
         cli_paths_free(&photos);
         return 1;
     }
     if ((s = face_frontend_open(&fe, o.weights, &o.fe))) {
-        fprintf(stderr, PROG ": %s (run 'make weights'?)\n", facet_error());
+        fprintf(stderr, PROG ": %s\n", facet_error());
         cli_paths_free(&photos);
         return 1;
     }

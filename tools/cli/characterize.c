@@ -481,6 +481,20 @@ static void selection_string(char *out, unsigned mask)
     out[n] = '\0';
 }
 
+// The selected parts by name, "none" when there are none.
+static void selection_names(char *out, size_t size, unsigned mask)
+{
+    size_t n = 0;
+
+    out[0] = '\0';
+    for (int i = 0; i < 5 && n < size; i++)
+        if (mask & (1u << char_parts[i]))
+            n += (size_t)snprintf(out + n, size - n, "%s%s", n ? ", " : "",
+                                  face_part_name(char_parts[i]));
+    if (!out[0])
+        snprintf(out, size, "none");
+}
+
 static cJSON *report_json(const opts *o, const face_char_result *r,
                           const int *sample, int nsample, int n_person,
                           int n_planted, int n_others, double write_s)
@@ -792,9 +806,9 @@ static char *index_html(const opts *o, const face_char_result *r,
                         const int *sample, int nsample)
 {
     sbuf b = {0};
-    char sel[8];
+    char sel[64];
 
-    selection_string(sel, face_part_decision_mask(r->parts));
+    selection_names(sel, sizeof sel, face_part_decision_mask(r->parts));
     sb_printf(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\n"
               "<title>facet characterize: ");
     sb_html(&b, base_name(o->person));
@@ -825,7 +839,7 @@ static char *index_html(const opts *o, const face_char_result *r,
               "compared with every portrait of P_arb; a part characterizes "
               "when it beats more than half of them.</p>\n<table><tr>"
               "<th>part</th><th>score</th><th>others beaten</th>"
-              "<th>characteristic</th></tr>\n", sel[0] ? sel : "none");
+              "<th>characteristic</th></tr>\n", sel);
     for (int i = 0; i < 5; i++) {
         const face_part_decision *d = &r->parts[char_parts[i]];
         sb_printf(&b, "<tr%s><th>%s</th><td>%.4g</td><td>%.0f%% (%d of "
@@ -945,10 +959,12 @@ static facet_status write_outputs(const opts *o, const face_char_result *r,
 
     snprintf(path, sizeof path, "%s/img", o->out);
     if (!cli_mkdirs(path))
-        return facet_fail(FACET_E_IO, "%s: cannot create the folder", path);
+        return facet_fail(FACET_E_IO, "%s: cannot create the folder: %s",
+                          path, strerror(errno));
     snprintf(path, sizeof path, "%s/thumbs", o->out);
     if (!cli_mkdirs(path))
-        return facet_fail(FACET_E_IO, "%s: cannot create the folder", path);
+        return facet_fail(FACET_E_IO, "%s: cannot create the folder: %s",
+                          path, strerror(errno));
 
     // Samples evenly spaced between the two ends of the ranking.
     for (int i = 1; i <= SAMPLES && r->n_ind > 2; i++) {
@@ -1153,7 +1169,8 @@ int cli_characterize(int argc, char **argv)
         o.c.cache_dir = cache_dir;
     }
     if (!cli_mkdirs(o.out)) {
-        fprintf(stderr, PROG ": %s: cannot create the folder\n", o.out);
+        fprintf(stderr, PROG ": %s: cannot create the folder: %s\n", o.out,
+                strerror(errno));
         rc = 1;
         goto done;
     }
@@ -1190,13 +1207,12 @@ int cli_characterize(int argc, char **argv)
         }
     if (!o.quiet) {
         double total = t_write;
-        char sel[8];
+        char sel[64];
 
-        selection_string(sel, face_part_decision_mask(r.parts));
+        selection_names(sel, sizeof sel, face_part_decision_mask(r.parts));
         fprintf(stderr, "%d + %d portraits (%d skipped); cache %d hits, "
                 "%d misses; characteristic parts: %s\n", r.n_ind, r.n_arb,
-                skipped, r.cache_hits, r.cache_misses,
-                sel[0] ? sel : "none");
+                skipped, r.cache_hits, r.cache_misses, sel);
         fprintf(stderr, "most representative: %s\nleast representative: "
                 "%s\n", photo_path(&r, r.rep), photo_path(&r, r.least));
         if (r.eval_pairs > 0)

@@ -119,6 +119,17 @@ int cli_mkdirs(const char *path)
             return 0;
         buf[i] = i == n ? '\0' : '/';
     }
+    // An existing file of that name is not a folder.
+    {
+        struct stat st;
+
+        if (stat(path, &st) != 0)
+            return 0;
+        if (!S_ISDIR(st.st_mode)) {
+            errno = ENOTDIR;
+            return 0;
+        }
+    }
     return 1;
 }
 
