@@ -380,7 +380,9 @@ static int parse_args(opts *o, int argc, char **argv, int *first)
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
-    int c, idx = -1;
+    // --base's words, in face_base_method order.
+    static const char *const base_words[] = {"nc13", "geometric", NULL};
+    int c, idx = -1, k;
 
     memset(o, 0, sizeof *o);
     face_frontend_defaults(&o->fe);
@@ -393,14 +395,9 @@ static int parse_args(opts *o, int argc, char **argv, int *first)
         case 'o': o->out = optarg; break;
         case 'w': o->weights = optarg; break;
         case 'a':
-            if (!strcmp(optarg, "auto"))
-                o->fe.aligned = FACE_ALIGNED_AUTO;
-            else if (!strcmp(optarg, "yes"))
-                o->fe.aligned = FACE_ALIGNED_YES;
-            else if (!strcmp(optarg, "no"))
-                o->fe.aligned = FACE_ALIGNED_NO;
-            else
+            if ((k = cli_choice(optarg, cli_aligned_words)) < 0)
                 goto bad;
+            o->fe.aligned = (face_aligned_mode)k;
             break;
         case 'f':
             if (!cli_parse_int(&o->fe.face_index, optarg, 0,
@@ -413,12 +410,9 @@ static int parse_args(opts *o, int argc, char **argv, int *first)
                 goto bad;
             break;
         case 'b':
-            if (!strcmp(optarg, "nc13"))
-                o->fe.parts_opts.base_method = FACE_BASE_NC13;
-            else if (!strcmp(optarg, "geometric"))
-                o->fe.parts_opts.base_method = FACE_BASE_GEOMETRIC;
-            else
+            if ((k = cli_choice(optarg, base_words)) < 0)
                 goto bad;
+            o->fe.parts_opts.base_method = (face_base_method)k;
             break;
         case 'n': o->fe.parts = o->fe.hair = o->fe.photo_hair = 0; break;
         case 'H': o->fe.photo_hair = 0; break;

@@ -151,7 +151,12 @@ static int parse_args(opts *o, int argc, char **argv)
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
-    int c, idx = -1, v;
+    // Words in the order of their enums (features.h, metric.h).
+    static const char *const backbone_words[] = {"auto", "vggface",
+                                                 "faceres", NULL};
+    static const char *const init_words[] = {"ones", "pca", "meandiff",
+                                             NULL};
+    int c, idx = -1, v, k;
     double x;
 
     memset(o, 0, sizeof *o);
@@ -182,24 +187,14 @@ static int parse_args(opts *o, int argc, char **argv)
         case O_NOCACHE: o->no_cache = 1; break;
         case O_WEIGHTS: o->weights = optarg; break;
         case O_BACKBONE:
-            if (!strcmp(optarg, "auto"))
-                o->c.backbone = FACE_BACKBONE_AUTO;
-            else if (!strcmp(optarg, "vggface"))
-                o->c.backbone = FACE_BACKBONE_VGGFACE;
-            else if (!strcmp(optarg, "faceres"))
-                o->c.backbone = FACE_BACKBONE_FACERES;
-            else
+            if ((k = cli_choice(optarg, backbone_words)) < 0)
                 goto bad;
+            o->c.backbone = (face_backbone_kind)k;
             break;
         case O_ALIGNED:
-            if (!strcmp(optarg, "auto"))
-                o->c.fe.aligned = FACE_ALIGNED_AUTO;
-            else if (!strcmp(optarg, "yes"))
-                o->c.fe.aligned = FACE_ALIGNED_YES;
-            else if (!strcmp(optarg, "no"))
-                o->c.fe.aligned = FACE_ALIGNED_NO;
-            else
+            if ((k = cli_choice(optarg, cli_aligned_words)) < 0)
                 goto bad;
+            o->c.fe.aligned = (face_aligned_mode)k;
             break;
         case O_NU:
             if (!strcmp(optarg, "auto")) {
@@ -216,14 +211,9 @@ static int parse_args(opts *o, int argc, char **argv)
                 goto bad;
             break;
         case O_INIT:
-            if (!strcmp(optarg, "ones"))
-                o->c.metric.init = FACE_METRIC_INIT_ONES;
-            else if (!strcmp(optarg, "pca"))
-                o->c.metric.init = FACE_METRIC_INIT_PCA;
-            else if (!strcmp(optarg, "meandiff"))
-                o->c.metric.init = FACE_METRIC_INIT_MEANDIFF;
-            else
+            if ((k = cli_choice(optarg, init_words)) < 0)
                 goto bad;
+            o->c.metric.init = (face_metric_init)k;
             break;
         case O_EPS:
             if (!cli_parse_double(&o->c.metric.init_eps, optarg, 0, 10))

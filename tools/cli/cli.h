@@ -38,6 +38,12 @@ typedef struct cli_progress_state {
 void cli_progress(cli_progress_state *p, size_t done, size_t total,
                   const char *what);
 
+// The index of `s` in the NULL-terminated list `names`, -1 if absent (an
+// option's word to its enum, whose values follow the list's order).
+int cli_choice(const char *s, const char *const *names);
+// --aligned's words, in face_aligned_mode order: auto, yes, no.
+extern const char *const cli_aligned_words[];
+
 // Whole string as an integer in [lo, hi] / a double in [lo, hi]; 0 if not.
 int cli_parse_int(int *out, const char *s, long lo, long hi);
 int cli_parse_double(double *out, const char *s, double lo, double hi);

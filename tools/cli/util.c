@@ -223,3 +223,13 @@ const char *cli_weights_dir(void)
     }
     return "weights";
 }
+
+const char *const cli_aligned_words[] = {"auto", "yes", "no", NULL};
+
+int cli_choice(const char *s, const char *const *names)
+{
+    for (int i = 0; names[i]; i++)
+        if (!strcmp(s, names[i]))
+            return i;
+    return -1;
+}
