@@ -568,6 +568,26 @@ face_backbone_kind face_backbone_which(const face_backbone *b)
     return b->kind;
 }
 
+facet_status face_backbone_fill_padding(face_backbone_kind kind, float *f,
+                                        int z, int h, int w)
+{
+    if (!f || z < 1 || h < 2 || w < 2 || kind == FACE_BACKBONE_AUTO)
+        return facet_fail(FACET_E_ARG, "backbone padding: bad arguments");
+    if (kind != FACE_BACKBONE_FACERES)
+        return FACET_OK;
+    for (int c = 0; c < z; c++) {
+        float *plane = f + (size_t)c * h * w;
+
+        for (int y = 0; y < h - 1; y++)
+            plane[(size_t)y * w + w - 1] = plane[(size_t)y * w + w - 2];
+        // The last row copies the row above it, whose last cell was
+        // just set: the corner gets the diagonal neighbour.
+        memcpy(plane + (size_t)(h - 1) * w, plane + (size_t)(h - 2) * w,
+               (size_t)w * sizeof *plane);
+    }
+    return FACET_OK;
+}
+
 const char *face_backbone_layer(const face_backbone *b)
 {
     FACET_ASSERT(b);

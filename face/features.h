@@ -138,6 +138,25 @@ face_backbone_kind face_backbone_which(const face_backbone *b);
 const char *face_backbone_layer(const face_backbone *b);
 const char *face_backbone_model_id(const face_backbone *b);
 
+// Overwrite the cells of a backbone map (Z x H x W, z-major) that the
+// network computes largely from its own zero padding, for a map of `kind`
+// (not AUTO). faceres: its stride-2 layers use TF's SAME padding, which on
+// an even input puts the one extra padding row and column at the bottom
+// and right, four times on the way to the 14 x 14 map; the last row and
+// column come out with larger activations than any face cell (mean |f|
+// per cell 27.5 against 21.2 inside, on the LFW and CelebA-HQ portraits of
+// docs/RESULTS.md) and the PCAM of every one of those portraits peaked in
+// the bottom-right cell. Each of those cells takes the value of its inner
+// neighbour (row H-2, column W-2; the corner the diagonal one), so the
+// maps built on f (M, PCAM, CAM) carry no padding response and stay
+// continuous. (Zeroing them instead gives every min-max normalised map
+// the same minimum on that border, which then decides the binarised maps;
+// docs/RESULTS.md has both.) VGG-Face pads symmetrically and pools even
+// sizes: nothing to replace. FACET_E_ARG for AUTO, a NULL map or a size
+// below 2.
+facet_status face_backbone_fill_padding(face_backbone_kind kind, float *f,
+                                        int z, int h, int w);
+
 // ---------------------------------------------------------------------------
 // The hair network
 

@@ -494,6 +494,38 @@ static void test_missing_weights(void)
     face_hairnet_close(NULL);
 }
 
+// The padding cells: faceres's last column takes the column before it,
+// then the last row the row above (the corner the diagonal cell), and
+// nothing else moves; VGG-Face's map is left alone.
+static void test_fill_padding(void)
+{
+    enum { Z = 2, H = 3, W = 4 };
+    float f[Z * H * W], g[Z * H * W];
+    int bad = 0;
+
+    for (int i = 0; i < Z * H * W; i++)
+        f[i] = g[i] = (float)(i + 1);
+    CHECK(face_backbone_fill_padding(FACE_BACKBONE_FACERES, f, Z, H, W) ==
+          FACET_OK);
+    for (int z = 0; z < Z; z++)
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++) {
+                int sy = y < H - 1 ? y : H - 2, sx = x < W - 1 ? x : W - 2;
+
+                bad += f[(z * H + y) * W + x] != g[(z * H + sy) * W + sx];
+            }
+    CHECKF(bad == 0, "%d cells wrong after filling", bad);
+    CHECK(face_backbone_fill_padding(FACE_BACKBONE_VGGFACE, g, Z, H, W) ==
+              FACET_OK &&
+          g[Z * H * W - 1] == (float)(Z * H * W));
+    CHECK(face_backbone_fill_padding(FACE_BACKBONE_AUTO, g, Z, H, W) ==
+          FACET_E_ARG);
+    CHECK(face_backbone_fill_padding(FACE_BACKBONE_FACERES, NULL, Z, H,
+                                     W) == FACET_E_ARG);
+    CHECK(face_backbone_fill_padding(FACE_BACKBONE_FACERES, g, Z, 1, W) ==
+          FACET_E_ARG);
+}
+
 // ---------------------------------------------------------------------------
 // faceres
 
@@ -1080,6 +1112,7 @@ int main(void)
     test_keys();
     test_entries();
     test_missing_weights();
+    test_fill_padding();
     test_faceres(wdir);
     test_vggface();
     test_vggface_installed(wdir);
