@@ -584,35 +584,40 @@ static facet_status rank(job *J)
     return s;
 }
 
-// Which part scores a decision reads.
-enum { V_PCAM, V_CAM, V_PCAM_N, V_CAM_N };
-
-static const face_part_score *variant(const face_char_portrait *p, int v)
+// Which part scores a decision reads: sel[.][sums][map] of the result.
+static const face_part_score *variant(const face_char_portrait *p, int sums,
+                                      int map)
 {
-    return v == V_PCAM ? &p->part_pcam
-           : v == V_CAM ? &p->part_cam
-           : v == V_PCAM_N ? &p->part_pcam_n : &p->part_cam_n;
+    if (sums == FACE_CHAR_SEL_RAW)
+        return map == FACE_CHAR_SEL_PCAM ? &p->part_pcam : &p->part_cam;
+    return map == FACE_CHAR_SEL_PCAM ? &p->part_pcam_n : &p->part_cam_n;
 }
 
 // The majority rule for portrait k of P_ind against P_arb on the part
-// scores of variant v.
+// scores of one variant.
 static facet_status decide(face_part_decision d[FACE_PART_COUNT],
-                           const face_char_result *r, int k, int v,
-                           face_part_score *others)
+                           const face_char_result *r, int k, int sums,
+                           int map, face_part_score *others)
 {
     for (int i = 0; i < r->n_arb; i++)
-        others[i] = *variant(&r->pt[r->n_ind + i], v);
-    return face_part_decide(d, variant(&r->pt[k], v), others, r->n_arb,
-                            FACE_PART_SUM);
+        others[i] = *variant(&r->pt[r->n_ind + i], sums, map);
+    return face_part_decide(d, variant(&r->pt[k], sums, map), others,
+                            r->n_arb, FACE_PART_SUM);
 }
 
-static void top(const int h[16], int n, int *idx, double *freq)
+static void sel_count(face_char_sel *h, unsigned mask)
 {
-    *idx = 0;
+    h->hist[face_sel4_index(mask)]++;
+    h->n++;
+}
+
+static void sel_top(face_char_sel *h)
+{
+    h->top = 0;
     for (int i = 1; i < 16; i++)
-        if (h[i] > h[*idx])
-            *idx = i;
-    *freq = (double)h[*idx] / n;
+        if (h->hist[i] > h->hist[h->top])
+            h->top = i;
+    h->freq = h->n ? (double)h->hist[h->top] / h->n : 0;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -705,23 +710,29 @@ static facet_status evaluate(job *J, face_part_score *others)
         r->jac_cam_median = median(r->jac_cam, np);
     }
 
-    // Part-selection consistency over P_ind (hair left out).
-    for (int k = 0; k < r->n_ind; k++) {
-        face_part_decision d[FACE_PART_COUNT];
-        facet_status s;
+    // Part-selection consistency (hair left out): per pair, and per P_ind
+    // portrait by the majority rule.
+    for (int sums = 0; sums < 2; sums++)
+        for (int map = 0; map < 2; map++) {
+            face_char_sel *pairs = &r->sel[FACE_CHAR_SEL_PAIRS][sums][map];
+            face_char_sel *maj = &r->sel[FACE_CHAR_SEL_MAJORITY][sums][map];
 
-        int *h[4] = {r->sel_pcam, r->sel_cam, r->sel_pcam_n, r->sel_cam_n};
+            for (int k = 0; k < np; k++)
+                sel_count(pairs, face_part_pair_mask(
+                              variant(&r->pt[r->pair_ind[k]], sums, map),
+                              variant(&r->pt[r->pair_arb[k]], sums, map),
+                              FACE_PART_SUM));
+            for (int k = 0; k < r->n_ind; k++) {
+                face_part_decision d[FACE_PART_COUNT];
+                facet_status s = decide(d, r, k, sums, map, others);
 
-        for (int v = V_PCAM; v <= V_CAM_N; v++) {
-            if ((s = decide(d, r, k, v, others)))
-                return s;
-            h[v][face_sel4_index(face_part_decision_mask(d))]++;
+                if (s)
+                    return s;
+                sel_count(maj, face_part_decision_mask(d));
+            }
+            sel_top(pairs);
+            sel_top(maj);
         }
-    }
-    top(r->sel_pcam, r->n_ind, &r->sel_pcam_top, &r->sel_pcam_freq);
-    top(r->sel_cam, r->n_ind, &r->sel_cam_top, &r->sel_cam_freq);
-    top(r->sel_pcam_n, r->n_ind, &r->sel_pcam_n_top, &r->sel_pcam_n_freq);
-    top(r->sel_cam_n, r->n_ind, &r->sel_cam_n_top, &r->sel_cam_n_freq);
     r->seconds[FACE_CHAR_T_EVAL] = facet_now() - t0;
     return FACET_OK;
 }
@@ -774,6 +785,10 @@ static facet_status run_job(job *J, const char *const *ind, int n_ind,
     progress(J, FACE_CHAR_T_FRONTEND, n, n, NULL);
     r->pt = tmp;
     tmp = NULL;
+    for (int k = 0; k < nu && !J->o->keep_padding; k++)
+        if ((s = face_backbone_fill_padding(r->backbone, r->pt[k].f, r->fz,
+                                            r->fh_, r->fw)))
+            goto out;
     face_frontend_close(J->fe);
     face_backbone_close(J->bb);
     J->fe = NULL;
@@ -825,7 +840,8 @@ static facet_status run_job(job *J, const char *const *ind, int n_ind,
     }
     {
         double t0 = facet_now();
-        s = decide(r->parts, r, r->rep, V_PCAM, others);
+        s = decide(r->parts, r, r->rep, FACE_CHAR_SEL_RAW,
+                   FACE_CHAR_SEL_PCAM, others);
         r->seconds[FACE_CHAR_T_PARTS] = facet_now() - t0;
     }
     if (!s && J->o->eval_pairs > 0)

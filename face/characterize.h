@@ -13,6 +13,9 @@
 //             (portrait.h)
 //   backbone  f on the 224x224 crop and, from the same forward pass, the
 //             backbone's identity descriptor d (features.h)
+//   (then the cells of f that the backbone computes from its padding take
+//   their inner neighbours' values, face_backbone_fill_padding, unless
+//   keep_padding: the cache holds the network's map as it is)
 //   metric_m  M on f, metric_mh  M_H on f^H (metric.h, the same options
 //             and seed for both)
 //   cam       the CAM baseline on pooled f (cam.h)
@@ -33,8 +36,9 @@
 //             the most representative portrait against P_arb
 //   eval      optional (eval_pairs > 0): PCAM-vs-CAM Jaccard indices over
 //             random (P_ind, P_arb) pairs and the 4-part selection
-//             consistency over P_ind (paper section 5.1), from raw part
-//             sums and from sums of per-map min-max normalised maps
+//             consistency (paper section 5.1) over those pairs and over
+//             the majority decisions of P_ind, from raw part sums and
+//             from sums of per-map min-max normalised maps
 //
 // A photo that cannot be read or has no face is skipped and listed with
 // the reason; fewer than FACE_CHAR_MIN_SET usable portraits in either set
@@ -126,6 +130,10 @@ typedef struct face_char_opts {
     uint64_t seed;               // 1: metrics and evaluation pairs
     double nu;                   // FACE_NU_AUTO
     face_char_rank rank;         // FACE_CHAR_RANK_IDENTITY
+    int keep_padding;            // 0: replace the backbone map's padding
+                                 // cells before anything uses f
+                                 // (face_backbone_fill_padding); 1: keep
+                                 // the network's map as it is
     int eval_pairs;              // 0: no evaluation; capped at n_ind x
                                  // n_arb (pairs are drawn with replacement)
     face_char_progress_fn progress;   // NULL
@@ -172,6 +180,18 @@ typedef struct face_char_portrait {
     face_part_score part_pcam_n, part_cam_n;
 } face_char_portrait;
 
+// One histogram of the 16 part selections (face_sel4_index).
+typedef struct face_char_sel {
+    int hist[16];        // pairs or portraits per selection index
+    int n;               // their total
+    int top;             // the most frequent index (the lowest of a tie)
+    double freq;         // hist[top] / n
+} face_char_sel;
+
+enum { FACE_CHAR_SEL_PAIRS = 0, FACE_CHAR_SEL_MAJORITY };
+enum { FACE_CHAR_SEL_RAW = 0, FACE_CHAR_SEL_NORM };
+enum { FACE_CHAR_SEL_PCAM = 0, FACE_CHAR_SEL_CAM };
+
 typedef struct face_char_result {
     int n_photos;
     face_char_photo *photos;     // P_ind photos in order, then P_arb
@@ -208,13 +228,15 @@ typedef struct face_char_result {
     int *pair_ind, *pair_arb;    // indices into pt (pair_arb >= n_ind)
     double *jac_pcam, *jac_cam;  // per pair, 0..100
     double jac_pcam_median, jac_cam_median;
-    int sel_pcam[16], sel_cam[16];   // P_ind portraits per selection
-    int sel_pcam_top, sel_cam_top;   // the most frequent selection index
-    double sel_pcam_freq, sel_cam_freq;  // its share of P_ind
-    // The same on the normalised maps' part sums (part_*_n).
-    int sel_pcam_n[16], sel_cam_n[16];
-    int sel_pcam_n_top, sel_cam_n_top;
-    double sel_pcam_n_freq, sel_cam_n_freq;
+    // Part-selection consistency (hair left out), four ways:
+    // sel[how][sums][map] with how FACE_CHAR_SEL_PAIRS (the paper's
+    // section 5.1: per evaluation pair, the parts where A's sum beats B's)
+    // or FACE_CHAR_SEL_MAJORITY (per P_ind portrait, the majority rule
+    // against all of P_arb, as the characteristic parts are decided), sums
+    // FACE_CHAR_SEL_RAW (part_pcam, part_cam) or FACE_CHAR_SEL_NORM (of
+    // the min-max normalised maps, part_*_n), map FACE_CHAR_SEL_PCAM or
+    // FACE_CHAR_SEL_CAM.
+    face_char_sel sel[2][2][2];
 
     double seconds[FACE_CHAR_T_COUNT];
 } face_char_result;

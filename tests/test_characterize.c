@@ -170,9 +170,7 @@ static int same_result(const face_char_result *a, const face_char_result *b)
         if (a->jac_pcam[k] != b->jac_pcam[k] ||
             a->jac_cam[k] != b->jac_cam[k])
             return 0;
-    if (memcmp(a->sel_pcam, b->sel_pcam, sizeof a->sel_pcam) ||
-        memcmp(a->sel_cam_n, b->sel_cam_n, sizeof a->sel_cam_n) ||
-        memcmp(a->sel_pcam_n, b->sel_pcam_n, sizeof a->sel_pcam_n))
+    if (memcmp(a->sel, b->sel, sizeof a->sel))
         return 0;
     return 1;
 }
@@ -250,18 +248,37 @@ static void check_result(const face_char_result *r, int n_ind, int n_arb)
     }
     CHECK(r->m.log_len >= 1 && r->mh.log_len >= 1);
     if (r->eval_pairs > 0) {
-        int tp = 0, tc = 0, tpn = 0, tcn = 0;
-        for (int i = 0; i < 16; i++) {
-            tp += r->sel_pcam[i];
-            tc += r->sel_cam[i];
-            tpn += r->sel_pcam_n[i];
-            tcn += r->sel_cam_n[i];
-            CHECK(r->sel_cam_n[i] <= r->sel_cam_n[r->sel_cam_n_top]);
+        // Every histogram counts each pair (or P_ind portrait) once, and
+        // its top entry is the first of the largest; the pairs' selections
+        // are the pair masks of the portraits' part scores.
+        for (int how = 0; how < 2; how++)
+            for (int sums = 0; sums < 2; sums++)
+                for (int map = 0; map < 2; map++) {
+                    const face_char_sel *h = &r->sel[how][sums][map];
+                    int total = 0, first = -1;
+
+                    for (int i = 0; i < 16; i++) {
+                        total += h->hist[i];
+                        if (first < 0 || h->hist[i] > h->hist[first])
+                            first = i;
+                    }
+                    CHECK(h->n == (how == FACE_CHAR_SEL_PAIRS
+                                       ? r->eval_pairs : r->n_ind));
+                    CHECK(total == h->n && h->top == first &&
+                          h->freq == (double)h->hist[first] / h->n);
+                }
+        {
+            int hist[16] = {0};
+
+            for (int k = 0; k < r->eval_pairs; k++)
+                hist[face_sel4_index(face_part_pair_mask(
+                    &r->pt[r->pair_ind[k]].part_pcam_n,
+                    &r->pt[r->pair_arb[k]].part_pcam_n, FACE_PART_SUM))]++;
+            CHECK(!memcmp(hist,
+                          r->sel[FACE_CHAR_SEL_PAIRS][FACE_CHAR_SEL_NORM]
+                                [FACE_CHAR_SEL_PCAM].hist,
+                          sizeof hist));
         }
-        CHECK(tp == r->n_ind && tc == r->n_ind);
-        CHECK(tpn == r->n_ind && tcn == r->n_ind);
-        CHECK(r->sel_pcam[r->sel_pcam_top] * 1.0 / r->n_ind ==
-              r->sel_pcam_freq);
         for (int k = 0; k < r->eval_pairs; k++) {
             CHECK(r->pair_ind[k] >= 0 && r->pair_ind[k] < r->n_ind);
             CHECK(r->pair_arb[k] >= r->n_ind &&

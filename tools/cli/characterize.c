@@ -79,6 +79,10 @@ static void usage(FILE *f)
 "  --gamma-b X          step of b (default %g)\n"
 "  --max-iter N         SGD iterations at most (default %ld)\n"
 "  --margin K           margin r = K * b0 (default %g)\n"
+"  --keep-padding       keep the backbone map's cells that the network\n"
+"                       computes from its own padding (faceres: the last\n"
+"                       row and column, hot in every portrait); by\n"
+"                       default they take their inner neighbours' values\n"
 "  --eval-pairs N       PCAM-vs-CAM evaluation on N random (person,\n"
 "                       other) pairs and the part-selection consistency\n"
 "                       (default 0: none)\n"
@@ -123,7 +127,8 @@ static int parse_args(opts *o, int argc, char **argv)
     enum {
         O_PERSON = 256, O_OTHERS, O_PLANTED, O_MAX, O_SEED, O_THREADS,
         O_CACHE, O_NOCACHE, O_WEIGHTS, O_BACKBONE, O_ALIGNED, O_NU, O_INIT,
-        O_EPS, O_GM, O_GB, O_ITER, O_MARGIN, O_EVAL, O_NOTIME, O_RANK
+        O_EPS, O_GM, O_GB, O_ITER, O_MARGIN, O_EVAL, O_NOTIME, O_RANK,
+        O_KEEPPAD
     };
     static const struct option longs[] = {
         {"person", required_argument, NULL, O_PERSON},
@@ -146,6 +151,7 @@ static int parse_args(opts *o, int argc, char **argv)
         {"gamma-b", required_argument, NULL, O_GB},
         {"max-iter", required_argument, NULL, O_ITER},
         {"margin", required_argument, NULL, O_MARGIN},
+        {"keep-padding", no_argument, NULL, O_KEEPPAD},
         {"eval-pairs", required_argument, NULL, O_EVAL},
         {"no-timings", no_argument, NULL, O_NOTIME},
         {"quiet", no_argument, NULL, 'q'},
@@ -242,6 +248,7 @@ static int parse_args(opts *o, int argc, char **argv)
                 goto bad;
             break;
         case O_NOTIME: o->no_timings = 1; break;
+        case O_KEEPPAD: o->c.keep_padding = 1; break;
         case 'q': o->quiet = 1; break;
         case 'h': usage(stdout); return 0;
         default:
@@ -461,6 +468,30 @@ static cJSON *portrait_ref(const face_char_result *r, int k, const char *tag)
     return j;
 }
 
+// One way of counting part selections (face_char_result.sel[how]): the
+// histograms and the most frequent selection, from raw part sums and
+// from those of the normalised maps.
+static void add_selection(cJSON *o, const face_char_sel sel[2][2])
+{
+    static const char *const sums[2] = {"raw", "normalised"};
+
+    cJSON_AddNumberToObject(o, "count", sel[0][0].n);
+    for (int s = 0; s < 2; s++) {
+        cJSON *e = cJSON_AddObjectToObject(o, sums[s]);
+        const face_char_sel *p = &sel[s][FACE_CHAR_SEL_PCAM];
+        const face_char_sel *c = &sel[s][FACE_CHAR_SEL_CAM];
+
+        cJSON_AddItemToObject(e, "pcam_histogram",
+                              cJSON_CreateIntArray(p->hist, 16));
+        cJSON_AddItemToObject(e, "cam_histogram",
+                              cJSON_CreateIntArray(c->hist, 16));
+        cJSON_AddNumberToObject(e, "pcam_top_index", p->top);
+        cJSON_AddNumberToObject(e, "pcam_top_frequency", p->freq);
+        cJSON_AddNumberToObject(e, "cam_top_index", c->top);
+        cJSON_AddNumberToObject(e, "cam_top_frequency", c->freq);
+    }
+}
+
 static void selection_string(char *out, unsigned mask)
 {
     int n = 0;
@@ -541,6 +572,7 @@ static cJSON *report_json(const opts *o, const face_char_result *r,
         cJSON_AddNumberToObject(par, "nu", o->c.nu);
     cJSON_AddNumberToObject(par, "nu_used", r->nu);
     cJSON_AddBoolToObject(par, "cache", !o->no_cache);
+    cJSON_AddBoolToObject(par, "keep_padding", o->c.keep_padding);
     cJSON_AddNumberToObject(par, "eval_pairs", o->c.eval_pairs);
     mo = cJSON_AddObjectToObject(par, "metric");
     cJSON_AddStringToObject(mo, "init", face_metric_init_name(m->init));
@@ -658,27 +690,10 @@ static cJSON *report_json(const opts *o, const face_char_result *r,
         sp = cJSON_AddObjectToObject(ev, "selection_consistency");
         cJSON_AddStringToObject(sp, "parts", "nose, mouth, eyes, eyebrows "
                                 "(index bits 0..3; paper numbers index+1)");
-        cJSON_AddNumberToObject(sp, "portraits", r->n_ind);
-        cJSON_AddItemToObject(sp, "pcam_histogram",
-                              cJSON_CreateIntArray(r->sel_pcam, 16));
-        cJSON_AddItemToObject(sp, "cam_histogram",
-                              cJSON_CreateIntArray(r->sel_cam, 16));
-        cJSON_AddNumberToObject(sp, "pcam_top_index", r->sel_pcam_top);
-        cJSON_AddNumberToObject(sp, "pcam_top_frequency", r->sel_pcam_freq);
-        cJSON_AddNumberToObject(sp, "cam_top_index", r->sel_cam_top);
-        cJSON_AddNumberToObject(sp, "cam_top_frequency", r->sel_cam_freq);
-        sp = cJSON_AddObjectToObject(ev, "selection_consistency_normalised");
-        cJSON_AddStringToObject(sp, "maps", "part sums of the maps min-max "
-                                "normalised at 224x224");
-        cJSON_AddItemToObject(sp, "pcam_histogram",
-                              cJSON_CreateIntArray(r->sel_pcam_n, 16));
-        cJSON_AddItemToObject(sp, "cam_histogram",
-                              cJSON_CreateIntArray(r->sel_cam_n, 16));
-        cJSON_AddNumberToObject(sp, "pcam_top_index", r->sel_pcam_n_top);
-        cJSON_AddNumberToObject(sp, "pcam_top_frequency",
-                                r->sel_pcam_n_freq);
-        cJSON_AddNumberToObject(sp, "cam_top_index", r->sel_cam_n_top);
-        cJSON_AddNumberToObject(sp, "cam_top_frequency", r->sel_cam_n_freq);
+        add_selection(cJSON_AddObjectToObject(sp, "pairs"),
+                      r->sel[FACE_CHAR_SEL_PAIRS]);
+        add_selection(cJSON_AddObjectToObject(sp, "majority"),
+                      r->sel[FACE_CHAR_SEL_MAJORITY]);
     }
     mo = cJSON_AddObjectToObject(j, "images");
     cJSON_AddStringToObject(mo, "m_ind", "img/m_ind.png");
@@ -866,18 +881,32 @@ static char *index_html(const opts *o, const face_char_result *r,
     }
     sb_printf(&b, "</div>\n");
 
-    if (r->eval_pairs > 0)
+    if (r->eval_pairs > 0) {
+        const face_char_sel(*pr)[2] = r->sel[FACE_CHAR_SEL_PAIRS];
+        const face_char_sel(*mj)[2] = r->sel[FACE_CHAR_SEL_MAJORITY];
+
         sb_printf(&b, "<h2>PCAM against CAM</h2>\n<p>Over %d random "
                   "(P_ind, P_arb) pairs, median Jaccard index of the maps "
-                  "binarised at 0.1: PCAM %.1f, CAM %.1f (lower: the maps "
-                  "tell the two people apart). Part selection (eyes, "
-                  "eyebrows, nose, mouth) over the %d portraits of P_ind: "
-                  "the most frequent selection takes %.0f%% with PCAM, "
-                  "%.0f%% with CAM (from normalised maps: %.0f%% and "
-                  "%.0f%%).</p>\n",
+                  "min-max normalised and binarised at 0.1: PCAM %.1f, CAM "
+                  "%.1f (lower: the maps overlap less). Part selection "
+                  "(the parts among eyes, eyebrows, nose and mouth where "
+                  "the first portrait's normalised map sums beat the "
+                  "second's) over the same pairs: the most frequent "
+                  "selection takes %.0f%% with PCAM, %.0f%% with CAM (raw "
+                  "sums: %.0f%% and %.0f%%). The majority decisions of the "
+                  "%d portraits of P_ind: %.0f%% and %.0f%% (raw sums: "
+                  "%.0f%% and %.0f%%).</p>\n",
                   r->eval_pairs, r->jac_pcam_median, r->jac_cam_median,
-                  r->n_ind, 100 * r->sel_pcam_freq, 100 * r->sel_cam_freq,
-                  100 * r->sel_pcam_n_freq, 100 * r->sel_cam_n_freq);
+                  100 * pr[FACE_CHAR_SEL_NORM][FACE_CHAR_SEL_PCAM].freq,
+                  100 * pr[FACE_CHAR_SEL_NORM][FACE_CHAR_SEL_CAM].freq,
+                  100 * pr[FACE_CHAR_SEL_RAW][FACE_CHAR_SEL_PCAM].freq,
+                  100 * pr[FACE_CHAR_SEL_RAW][FACE_CHAR_SEL_CAM].freq,
+                  r->n_ind,
+                  100 * mj[FACE_CHAR_SEL_NORM][FACE_CHAR_SEL_PCAM].freq,
+                  100 * mj[FACE_CHAR_SEL_NORM][FACE_CHAR_SEL_CAM].freq,
+                  100 * mj[FACE_CHAR_SEL_RAW][FACE_CHAR_SEL_PCAM].freq,
+                  100 * mj[FACE_CHAR_SEL_RAW][FACE_CHAR_SEL_CAM].freq);
+    }
 
     sb_printf(&b, "<h2>Ranking, most to least representative</h2>\n"
               "<div class=\"row thumbs\">\n");
@@ -1207,11 +1236,13 @@ int cli_characterize(int argc, char **argv)
                 "%s\n", photo_path(&r, r.rep), photo_path(&r, r.least));
         if (r.eval_pairs > 0)
             fprintf(stderr, "eval: median Jaccard PCAM %.1f, CAM %.1f; top "
-                    "selection PCAM %.0f%%, CAM %.0f%% (normalised maps: "
-                    "PCAM %.0f%%, CAM %.0f%%)\n",
+                    "selection over the pairs, normalised maps: PCAM "
+                    "%.0f%%, CAM %.0f%%\n",
                     r.jac_pcam_median, r.jac_cam_median,
-                    100 * r.sel_pcam_freq, 100 * r.sel_cam_freq,
-                    100 * r.sel_pcam_n_freq, 100 * r.sel_cam_n_freq);
+                    100 * r.sel[FACE_CHAR_SEL_PAIRS][FACE_CHAR_SEL_NORM]
+                                [FACE_CHAR_SEL_PCAM].freq,
+                    100 * r.sel[FACE_CHAR_SEL_PAIRS][FACE_CHAR_SEL_NORM]
+                                [FACE_CHAR_SEL_CAM].freq);
         fprintf(stderr, "seconds:");
         for (int k = 0; k < FACE_CHAR_T_COUNT; k++) {
             fprintf(stderr, " %s %.2f", face_char_stage_name(k),

@@ -2,7 +2,7 @@
 # characterize_eval.sh - the end-to-end checks of `facet characterize` on
 # real photos (docs/RESULTS.md records its output):
 #
-#   sh tools/eval/characterize_eval.sh [--out DIR] [--seed N]
+#   sh tools/eval/characterize_eval.sh [--out DIR] [--seed N] [--keep-padding]
 #
 # For each of the three people of $FACET_DATA/lfw (default ../shared/data):
 # the first 100 of their photos as P_ind, plus 3 photos of another of the
@@ -13,10 +13,12 @@
 #   jaccard   median Jaccard index of the binarised (0.1) normalised maps
 #             over 200 (P_ind, P_arb) pairs, PCAM and CAM (criterion:
 #             PCAM lower)
-#   selection the share of P_ind portraits whose 4-part selection (eyes,
-#             brows, nose, mouth) is the most frequent one, PCAM and CAM,
-#             on raw part sums and on normalised maps (criterion: PCAM
-#             higher)
+#   selection the share of the most frequent 4-part selection (eyes,
+#             brows, nose, mouth), PCAM and CAM: over the 200 pairs (the
+#             parts where the person's portrait beats the other's; the
+#             paper's test) on normalised maps and on raw part sums, and
+#             over the majority decisions of P_ind on normalised maps
+#             (criterion: PCAM higher)
 # then the same run for the first person at 1 and at 2 threads with
 # --no-timings, whose report.json files must be identical byte for byte.
 # Features are cached (weights/cache/features): the first run computes
@@ -26,12 +28,14 @@ cd "$(dirname "$0")/../.."
 
 out=${TMPDIR:-/tmp}/facet-characterize-eval
 seed=1
+keep=
 while [ $# -gt 0 ]; do
     case "$1" in
     --out) out=$2; shift 2 ;;
     --seed) seed=$2; shift 2 ;;
+    --keep-padding) keep=--keep-padding; shift ;;
     *) echo "usage: sh tools/eval/characterize_eval.sh [--out DIR]" \
-            "[--seed N]" >&2
+            "[--seed N] [--keep-padding]" >&2
        exit 2 ;;
     esac
 done
@@ -58,30 +62,32 @@ r = json.load(open(sys.argv[1] + "/report.json"))
 e = r["eval"]
 ranks = sorted(p["rank_from_least"] for p in r["planted"])
 within = sum(1 for k in ranks if k <= 5)
-sc, sn = e["selection_consistency"], e["selection_consistency_normalised"]
-def sel(d, who):
-    return "%.0f%% (%s)" % (100.0 * d[who + "_top_frequency"],
-                            name(d[who + "_top_index"]))
+sc = e["selection_consistency"]
+def sel(how, sums):
+    d = sc[how][sums]
+    return "%.0f%% (%s) / %.0f%% (%s)" % (
+        100.0 * d["pcam_top_frequency"], name(d["pcam_top_index"]),
+        100.0 * d["cam_top_frequency"], name(d["cam_top_index"]))
 def name(index):
     # Bits 0..3: nose, mouth, eyes, eyebrows (report.json's order).
     s = "".join(c for b, c in enumerate("NMEB") if index >> b & 1)
     return s or "none"
-print("| %s | %s (%d of 3 within 5) | %.1f / %.1f | %s / %s | %s / %s | %s |"
+print("| %s | %s (%d of 3 within 5) | %.1f / %.1f | %s | %s | %s | %s |"
       % (sys.argv[2], ", ".join(map(str, ranks)), within,
          e["jaccard_pcam_median"], e["jaccard_cam_median"],
-         sel(sc, "pcam"), sel(sc, "cam"), sel(sn, "pcam"), sel(sn, "cam"),
-         r["parts"]["selection"] or "-"))
+         sel("pairs", "normalised"), sel("pairs", "raw"),
+         sel("majority", "normalised"), r["parts"]["selection"] or "-"))
 EOF
 }
 
-echo "| person (planted) | planted ranks from least | median Jaccard PCAM / CAM | top selection, raw sums, PCAM / CAM | top selection, normalised maps, PCAM / CAM | parts |"
-echo "|---|---|---|---|---|---|"
+echo "| person (planted) | planted ranks from least | median Jaccard PCAM / CAM | top selection over the pairs, normalised maps, PCAM / CAM | the same, raw sums | top majority selection of P_ind, normalised maps, PCAM / CAM | parts |"
+echo "|---|---|---|---|---|---|---|"
 for pair in Tony_Blair:Colin_Powell Colin_Powell:Tony_Blair \
             George_W_Bush:Tony_Blair; do
     who=${pair%%:*}
     other=${pair##*:}
     plant "$other"
-    ./facet characterize -q --seed "$seed" --person "$data/lfw/$who" \
+    ./facet characterize -q --seed "$seed" $keep --person "$data/lfw/$who" \
         --planted "$out/planted_$other" --others "$data/celebahq/images" \
         --max-photos 100 --eval-pairs 200 --out "$out/$who" || [ $? -eq 3 ]
     summary "$out/$who" "$who ($other)"
@@ -89,7 +95,7 @@ done
 
 # The same seed at 1 and 2 threads.
 for t in 1 2; do
-    ./facet characterize -q --seed "$seed" --threads "$t" --no-timings \
+    ./facet characterize -q --seed "$seed" $keep --threads "$t" --no-timings \
         --person "$data/lfw/Tony_Blair" --planted "$out/planted_Colin_Powell" \
         --others "$data/celebahq/images" --max-photos 100 --eval-pairs 200 \
         --out "$out/threads$t" || [ $? -eq 3 ]
