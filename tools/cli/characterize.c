@@ -1209,6 +1209,13 @@ int cli_characterize(int argc, char **argv)
         rc = 1;
         goto done;
     }
+    // Warned even with -q: a cache that cannot be written makes every
+    // rerun as slow as the first.
+    if (r.cache_errors > 0)
+        fprintf(stderr, PROG ": warning: %s: %d cache entries could not be "
+                "read or written (is the folder writable?); the photos "
+                "went through the networks\n", o.c.cache_dir,
+                r.cache_errors);
     t0 = facet_now();
     s = write_outputs(&o, &r, n_person, n_planted, n_others, t0);
     t_write = facet_now() - t0;
