@@ -447,8 +447,8 @@ static int parse_args(opts *o, int argc, char **argv, int *first)
     return -1;
 
 bad:
-    fprintf(stderr, PROG ": bad value for --%s: '%s'\n",
-            idx >= 0 ? longs[idx].name : "?", optarg);
+    fprintf(stderr, PROG ": bad value for --%s: '%s' (expected %s)\n",
+            idx >= 0 ? longs[idx].name : "?", optarg, cli_expected());
     return 2;
 }
 

@@ -182,6 +182,7 @@ static int parse_args(opts *o, int argc, char **argv)
                 goto bad;
             break;
         case O_SEED:
+            cli_expect("an integer from 0 to 18446744073709551615");
             if (!parse_u64(&o->c.seed, optarg))
                 goto bad;
             break;
@@ -209,10 +210,12 @@ static int parse_args(opts *o, int argc, char **argv)
             } else if (cli_parse_double(&o->c.nu, optarg, 0, 1e12)) {
                 o->nu_auto = 0;
             } else {
+                cli_expect("auto or a number from 0 to 1e+12");
                 goto bad;
             }
             break;
         case O_RANK:
+            cli_expect("one of identity, eq9");
             if (face_char_rank_parse(&o->c.rank, optarg))
                 goto bad;
             break;
@@ -230,8 +233,10 @@ static int parse_args(opts *o, int argc, char **argv)
                 goto bad;
             break;
         case O_GB:
-            if (!cli_parse_double(&x, optarg, 0, 1) || x >= 1)
+            if (!cli_parse_double(&x, optarg, 0, 1) || x >= 1) {
+                cli_expect("a number from 0 to below 1");
                 goto bad;
+            }
             o->c.metric.gamma_b = x;
             break;
         case O_ITER:
@@ -269,8 +274,8 @@ static int parse_args(opts *o, int argc, char **argv)
     return -1;
 
 bad:
-    fprintf(stderr, PROG ": bad value for --%s: '%s'\n",
-            idx >= 0 ? longs[idx].name : "?", optarg);
+    fprintf(stderr, PROG ": bad value for --%s: '%s' (expected %s)\n",
+            idx >= 0 ? longs[idx].name : "?", optarg, cli_expected());
     return 2;
 }
 

@@ -48,6 +48,13 @@ extern const char *const cli_aligned_words[];
 int cli_parse_int(int *out, const char *s, long lo, long hi);
 int cli_parse_double(double *out, const char *s, double lo, double hi);
 
+// What the last option value parsed should have been ("an integer from 1
+// to 256", "one of auto, yes, no"): cli_choice, cli_parse_int and
+// cli_parse_double set it, cli_expect sets it for other parsers. For the
+// "bad value" messages.
+void cli_expect(const char *what);
+const char *cli_expected(void);
+
 // The weights folder: $FACET_WEIGHTS, else ./weights, else weights/ beside
 // the program.
 const char *cli_weights_dir(void);

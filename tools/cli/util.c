@@ -172,10 +172,25 @@ void cli_progress(cli_progress_state *p, size_t done, size_t total,
     fflush(stderr);
 }
 
+static char expected[160];
+
+void cli_expect(const char *what)
+{
+    snprintf(expected, sizeof expected, "%s", what);
+}
+
+const char *cli_expected(void)
+{
+    return expected;
+}
+
 int cli_parse_int(int *out, const char *s, long lo, long hi)
 {
     char *end;
     long v;
+
+    snprintf(expected, sizeof expected, "an integer from %ld to %ld", lo,
+             hi);
 
     errno = 0;
     v = strtol(s, &end, 10);
@@ -189,6 +204,8 @@ int cli_parse_double(double *out, const char *s, double lo, double hi)
 {
     char *end;
     double v;
+
+    snprintf(expected, sizeof expected, "a number from %g to %g", lo, hi);
 
     errno = 0;
     v = strtod(s, &end);
@@ -228,8 +245,14 @@ const char *const cli_aligned_words[] = {"auto", "yes", "no", NULL};
 
 int cli_choice(const char *s, const char *const *names)
 {
+    size_t used = 0;
+
     for (int i = 0; names[i]; i++)
         if (!strcmp(s, names[i]))
             return i;
+    used = (size_t)snprintf(expected, sizeof expected, "one of");
+    for (int i = 0; names[i] && used < sizeof expected; i++)
+        used += (size_t)snprintf(expected + used, sizeof expected - used,
+                                 "%s %s", i ? "," : "", names[i]);
     return -1;
 }
