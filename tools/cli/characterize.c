@@ -8,11 +8,14 @@
 //
 // Exit status: 0 done, 3 done with some photos skipped, 1 error (too few
 // usable portraits, weights, output folder), 2 bad usage.
+#include <dirent.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,7 +96,8 @@ static void usage(FILE *f)
 "  -h, --help           this text\n"
 "\n"
 "In DIR: report.json, ranking.csv, index.html (open it in a browser),\n"
-"img/*.png (PCAM, CAM and part overlays, metric rows) and thumbs/*.png.\n"
+"img/*.png (PCAM, CAM and part overlays, metric rows) and thumbs/*.png;\n"
+"a rerun into DIR first removes the pictures an earlier run wrote there.\n"
 "Photos that cannot be read or have no face are skipped and listed;\n"
 "fewer than %d usable portraits in either set is an error.\n"
 "Exit status: 0 done, 3 done with photos skipped, 1 error, 2 bad usage.\n",
@@ -971,10 +975,46 @@ static char *ranking_csv(const face_char_result *r)
     return b.s;
 }
 
+// Remove the pictures an earlier run left in `dir` (img/ or thumbs/ of
+// --out): the files whose names match one of `patterns`, nothing else, so
+// a rerun with fewer portraits or samples leaves no stale ones.
+static facet_status remove_old_pictures(const char *dir,
+                                        const char *const *patterns)
+{
+    char path[4400];
+    struct dirent *e;
+    DIR *d = opendir(dir);
+
+    if (!d)
+        return facet_fail(FACET_E_IO, "%s: cannot read the folder: %s", dir,
+                          strerror(errno));
+    while ((e = readdir(d)))
+        for (int i = 0; patterns[i]; i++)
+            if (!fnmatch(patterns[i], e->d_name, 0)) {
+                snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+                if (unlink(path) != 0 && errno != ENOENT) {
+                    int err = errno;
+                    closedir(d);
+                    return facet_fail(FACET_E_IO, "%s: cannot remove an "
+                                      "earlier run's picture: %s", path,
+                                      strerror(err));
+                }
+                break;
+            }
+    closedir(d);
+    return FACET_OK;
+}
+
 static facet_status write_outputs(const opts *o, const face_char_result *r,
                                   int n_person, int n_planted, int n_others,
                                   double t_start)
 {
+    // The names this function writes (portrait_pngs, row_png, thumbs).
+    static const char *const img_patterns[] = {
+        "rep_*.png", "least_*.png", "s[0-9]*_*.png", "m_ind.png",
+        "m_arb.png", "mh_ind.png", "mh_arb.png", NULL};
+    static const char *const thumb_patterns[] = {
+        "[0-9][0-9][0-9][0-9]*.png", NULL};
     char path[4400];
     int sample[SAMPLES], nsample = 0;
     facet_status s;
@@ -985,10 +1025,14 @@ static facet_status write_outputs(const opts *o, const face_char_result *r,
     if (!cli_mkdirs(path))
         return facet_fail(FACET_E_IO, "%s: cannot create the folder: %s",
                           path, strerror(errno));
+    if ((s = remove_old_pictures(path, img_patterns)))
+        return s;
     snprintf(path, sizeof path, "%s/thumbs", o->out);
     if (!cli_mkdirs(path))
         return facet_fail(FACET_E_IO, "%s: cannot create the folder: %s",
                           path, strerror(errno));
+    if ((s = remove_old_pictures(path, thumb_patterns)))
+        return s;
 
     // Samples evenly spaced between the two ends of the ranking.
     for (int i = 1; i <= SAMPLES && r->n_ind > 2; i++) {
