@@ -303,7 +303,7 @@ static facet_status one_photo(job *J, face_char_photo *ph,
                 return FACET_OK;
             }
             if (s != FACET_E_NOT_FOUND)
-                r->cache_errors++;
+                r->cache_damaged++;
             r->cache_misses++;
             s = FACET_OK;
         }
@@ -327,7 +327,7 @@ static facet_status one_photo(job *J, face_char_photo *ph,
         pack(J->buf, p, r->d, r->dh, r->dd);
         // A failed put costs a rerun its speed, not its result.
         if (face_cache_put(cache, &key, CACHE_KIND, J->buf, J->payload))
-            r->cache_errors++;
+            r->cache_unwritten++;
         r->seconds[FACE_CHAR_T_CACHE] += facet_now() - t0;
     }
     return FACET_OK;
@@ -644,30 +644,44 @@ static double median(const double *v, int n)
 static facet_status evaluate(job *J, face_part_score *others)
 {
     face_char_result *r = J->r;
-    int np = J->o->eval_pairs;
+    int np = J->o->eval_pairs, n_ok = 0, all;
+    int *ok = malloc((size_t)r->n_ind * sizeof *ok);
     facet_rng rng;
-
-    // Pairs are drawn with replacement: more than there are distinct
-    // pairs adds nothing but time.
-    if ((long long)np > (long long)r->n_ind * r->n_arb)
-        np = r->n_ind * r->n_arb;
     facet_status worst = FACET_OK;
     double t0 = facet_now();
 
-    r->eval_pairs = np;
-    r->pair_ind = malloc((size_t)np * sizeof(int));
-    r->pair_arb = malloc((size_t)np * sizeof(int));
-    r->jac_pcam = malloc((size_t)np * sizeof(double));
-    r->jac_cam = malloc((size_t)np * sizeof(double));
-    if (!r->pair_ind || !r->pair_arb || !r->jac_pcam || !r->jac_cam)
+    // The person's side: P_ind without the planted photos (outliers put
+    // there on purpose are not the person).
+    if (!ok)
         return facet_fail(FACET_E_NOMEM, "evaluation: out of memory");
+    for (int k = 0; k < r->n_ind; k++)
+        if (!r->photos[r->pt[k].photo].planted)
+            ok[n_ok++] = k;
+    // At least as many pairs as there are: every pair once, in order;
+    // fewer: drawn with replacement.
+    if ((long long)np >= (long long)n_ok * r->n_arb)
+        np = n_ok * r->n_arb;
+    all = np == n_ok * r->n_arb;
+    r->eval_pairs = np;
+    // (+ 1: no pairs when every photo of the person is planted.)
+    r->pair_ind = malloc((size_t)np * sizeof(int) + 1);
+    r->pair_arb = malloc((size_t)np * sizeof(int) + 1);
+    r->jac_pcam = malloc((size_t)np * sizeof(double) + 1);
+    r->jac_cam = malloc((size_t)np * sizeof(double) + 1);
+    if (!r->pair_ind || !r->pair_arb || !r->jac_pcam || !r->jac_cam) {
+        free(ok);
+        return facet_fail(FACET_E_NOMEM, "evaluation: out of memory");
+    }
     // Its own stream, so the pairs do not move when the metric's use of
     // the seed changes.
     facet_rng_seed(&rng, J->o->seed ^ 0x9e3779b97f4a7c15ull);
     for (int k = 0; k < np; k++) {
-        r->pair_ind[k] = (int)facet_rng_below(&rng, (uint32_t)r->n_ind);
-        r->pair_arb[k] =
-            r->n_ind + (int)facet_rng_below(&rng, (uint32_t)r->n_arb);
+        r->pair_ind[k] = ok[all ? k / r->n_arb
+                                : (int)facet_rng_below(&rng,
+                                                       (uint32_t)n_ok)];
+        r->pair_arb[k] = r->n_ind + (all ? k % r->n_arb
+                                         : (int)facet_rng_below(
+                                               &rng, (uint32_t)r->n_arb));
     }
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static)
@@ -702,9 +716,11 @@ static facet_status evaluate(job *J, face_part_score *others)
                 worst = s;
         }
     }
-    if (worst)
+    if (worst) {
+        free(ok);
         return facet_fail(worst, "evaluation maps: %s",
                           facet_status_str(worst));
+    }
     if (np > 0) {
         r->jac_pcam_median = median(r->jac_pcam, np);
         r->jac_cam_median = median(r->jac_cam, np);
@@ -722,17 +738,20 @@ static facet_status evaluate(job *J, face_part_score *others)
                               variant(&r->pt[r->pair_ind[k]], sums, map),
                               variant(&r->pt[r->pair_arb[k]], sums, map),
                               FACE_PART_SUM));
-            for (int k = 0; k < r->n_ind; k++) {
+            for (int i = 0; i < n_ok; i++) {
                 face_part_decision d[FACE_PART_COUNT];
-                facet_status s = decide(d, r, k, sums, map, others);
+                facet_status s = decide(d, r, ok[i], sums, map, others);
 
-                if (s)
+                if (s) {
+                    free(ok);
                     return s;
+                }
                 sel_count(maj, face_part_decision_mask(d));
             }
             sel_top(pairs);
             sel_top(maj);
         }
+    free(ok);
     r->seconds[FACE_CHAR_T_EVAL] = facet_now() - t0;
     return FACET_OK;
 }

@@ -35,7 +35,8 @@
 //             the head frame, method-spec 4.5) and the majority rule for
 //             the most representative portrait against P_arb
 //   eval      optional (eval_pairs > 0): PCAM-vs-CAM Jaccard indices over
-//             random (P_ind, P_arb) pairs and the 4-part selection
+//             random (P_ind, P_arb) pairs (planted photos are left out of
+//             P_ind here) and the 4-part selection
 //             consistency (paper section 5.1) over those pairs and over
 //             the majority decisions of P_ind, from raw part sums and
 //             from sums of per-map min-max normalised maps
@@ -134,8 +135,11 @@ typedef struct face_char_opts {
                                  // cells before anything uses f
                                  // (face_backbone_fill_padding); 1: keep
                                  // the network's map as it is
-    int eval_pairs;              // 0: no evaluation; capped at n_ind x
-                                 // n_arb (pairs are drawn with replacement)
+    int eval_pairs;              // 0: no evaluation; pairs are drawn with
+                                 // replacement, or, when there are no
+                                 // more pairs than this, each pair once
+                                 // (planted photos are not the person's
+                                 // side)
     face_char_progress_fn progress;   // NULL
     void *progress_user;
 } face_char_opts;
@@ -197,7 +201,9 @@ typedef struct face_char_result {
     face_char_photo *photos;     // P_ind photos in order, then P_arb
     int n_ind, n_arb;            // usable portraits
     face_char_portrait *pt;      // n_ind of P_ind, then n_arb of P_arb
-    int cache_hits, cache_misses, cache_errors;
+    // Cache look-ups: hits, misses (damaged entries included: they are
+    // recomputed and written again), damaged entries, failed writes.
+    int cache_hits, cache_misses, cache_damaged, cache_unwritten;
 
     // Models and shapes.
     face_backbone_kind backbone;
@@ -228,14 +234,14 @@ typedef struct face_char_result {
     int *pair_ind, *pair_arb;    // indices into pt (pair_arb >= n_ind)
     double *jac_pcam, *jac_cam;  // per pair, 0..100
     double jac_pcam_median, jac_cam_median;
-    // Part-selection consistency (hair left out), four ways:
+    // Part-selection consistency (hair left out), eight histograms:
     // sel[how][sums][map] with how FACE_CHAR_SEL_PAIRS (the paper's
     // section 5.1: per evaluation pair, the parts where A's sum beats B's)
-    // or FACE_CHAR_SEL_MAJORITY (per P_ind portrait, the majority rule
-    // against all of P_arb, as the characteristic parts are decided), sums
-    // FACE_CHAR_SEL_RAW (part_pcam, part_cam) or FACE_CHAR_SEL_NORM (of
-    // the min-max normalised maps, part_*_n), map FACE_CHAR_SEL_PCAM or
-    // FACE_CHAR_SEL_CAM.
+    // or FACE_CHAR_SEL_MAJORITY (per P_ind portrait not planted, the
+    // majority rule against all of P_arb, as the characteristic parts are
+    // decided), sums FACE_CHAR_SEL_RAW (part_pcam, part_cam) or
+    // FACE_CHAR_SEL_NORM (of the min-max normalised maps, part_*_n), map
+    // FACE_CHAR_SEL_PCAM or FACE_CHAR_SEL_CAM.
     face_char_sel sel[2][2][2];
 
     double seconds[FACE_CHAR_T_COUNT];

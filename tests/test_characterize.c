@@ -248,6 +248,13 @@ static void check_result(const face_char_result *r, int n_ind, int n_arb)
     }
     CHECK(r->m.log_len >= 1 && r->mh.log_len >= 1);
     if (r->eval_pairs > 0) {
+        int unplanted = 0;
+
+        for (int k = 0; k < r->n_ind; k++)
+            unplanted += !r->photos[r->pt[k].photo].planted;
+        // Planted photos are never the person's side of a pair.
+        for (int k = 0; k < r->eval_pairs; k++)
+            CHECK(!r->photos[r->pt[r->pair_ind[k]].photo].planted);
         // Every histogram counts each pair (or P_ind portrait) once, and
         // its top entry is the first of the largest; the pairs' selections
         // are the pair masks of the portraits' part scores.
@@ -263,7 +270,7 @@ static void check_result(const face_char_result *r, int n_ind, int n_arb)
                             first = i;
                     }
                     CHECK(h->n == (how == FACE_CHAR_SEL_PAIRS
-                                       ? r->eval_pairs : r->n_ind));
+                                       ? r->eval_pairs : unplanted));
                     CHECK(total == h->n && h->top == first &&
                           h->freq == (double)h->hist[first] / h->n);
                 }

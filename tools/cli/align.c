@@ -71,7 +71,7 @@ static void usage(FILE *f)
 "  --list-faces         only detect: print every face of every photo\n"
 "                       (file, index, score, x, y, w, h, subject flag)\n"
 "                       as tab-separated lines on stdout; write nothing\n"
-"  --min-score S        detector threshold, 0..1 (default 0.5)\n"
+"  --min-score S        detector threshold, 0 to 0.999 (default 0.5)\n"
 "  --base METHOD        face base segmentation: nc13 (default; colour\n"
 "                       segmentation of Nieuwenhuis and Cremers) or\n"
 "                       geometric (jaw polygon up to a forehead line)\n"

@@ -10,7 +10,6 @@
 // usable portraits, weights, output folder), 2 bad usage.
 #include <dirent.h>
 #include <errno.h>
-#include <fnmatch.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -32,6 +31,11 @@
 #define THUMB 80
 // Portraits drawn besides the most and least representative.
 #define SAMPLES 4
+// The pictures of one portrait, img/<tag>_<kind>.png (portrait_pngs), in
+// the order the page shows them.
+static const char *const portrait_kinds[] = {"crop", "parts", "pcam",
+                                             "pcam_arb", "pcam_hair", "cam"};
+#define N_KINDS ((int)(sizeof portrait_kinds / sizeof *portrait_kinds))
 
 static void usage(FILE *f)
 {
@@ -462,17 +466,15 @@ static const char *photo_path(const face_char_result *r, int k)
 static cJSON *portrait_ref(const face_char_result *r, int k, const char *tag)
 {
     cJSON *j = cJSON_CreateObject(), *im;
-    static const char *const kinds[] = {"crop", "pcam", "pcam_arb",
-                                        "pcam_hair", "cam", "parts"};
     char name[64];
 
     cJSON_AddStringToObject(j, "file", photo_path(r, k));
     cJSON_AddNumberToObject(j, "rank", rank_of(r, k));
     cJSON_AddNumberToObject(j, "score", r->score[k]);
     im = cJSON_AddObjectToObject(j, "images");
-    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
-        snprintf(name, sizeof name, "img/%s_%s.png", tag, kinds[i]);
-        cJSON_AddStringToObject(im, kinds[i], name);
+    for (int i = 0; i < N_KINDS; i++) {
+        snprintf(name, sizeof name, "img/%s_%s.png", tag, portrait_kinds[i]);
+        cJSON_AddStringToObject(im, portrait_kinds[i], name);
     }
     return j;
 }
@@ -683,7 +685,9 @@ static cJSON *report_json(const opts *o, const face_char_result *r,
     if (r->eval_pairs > 0) {
         cJSON *ev = cJSON_AddObjectToObject(j, "eval"), *sp;
         cJSON_AddNumberToObject(ev, "pairs", r->eval_pairs);
-        cJSON_AddNumberToObject(ev, "threshold", FACE_CHAR_JACCARD_THR);
+        // 0.1, not the float's 0.10000000149011612.
+        cJSON_AddNumberToObject(ev, "threshold",
+                                round(FACE_CHAR_JACCARD_THR * 1e6) / 1e6);
         cJSON_AddStringToObject(ev, "maps", "ind row for both portraits "
                                 "(PCAM with M_ind, CAM with A_ind), "
                                 "bilinear to 224x224, min-max normalised");
@@ -719,7 +723,8 @@ static cJSON *report_json(const opts *o, const face_char_result *r,
             cJSON_AddStringToObject(run, "cache_dir", o->c.cache_dir);
         cJSON_AddNumberToObject(run, "cache_hits", r->cache_hits);
         cJSON_AddNumberToObject(run, "cache_misses", r->cache_misses);
-        cJSON_AddNumberToObject(run, "cache_errors", r->cache_errors);
+        cJSON_AddNumberToObject(run, "cache_damaged", r->cache_damaged);
+        cJSON_AddNumberToObject(run, "cache_unwritten", r->cache_unwritten);
         sec = cJSON_AddObjectToObject(run, "seconds");
         for (int s = 0; s < FACE_CHAR_T_COUNT; s++)
             cJSON_AddNumberToObject(sec, face_char_stage_name(s),
@@ -799,9 +804,7 @@ static const char *base_name(const char *p)
 static void html_portrait(sbuf *b, const face_char_result *r, int k,
                           const char *tag, const char *title)
 {
-    static const char *const kinds[] = {"crop", "parts", "pcam", "pcam_arb",
-                                        "pcam_hair", "cam"};
-    static const char *const caps[] = {"aligned crop", "parts",
+    static const char *const caps[N_KINDS] = {"aligned crop", "parts",
                                        "PCAM (M ind)", "PCAM (M arb)",
                                        "PCAM (M_H ind), head", "CAM"};
 
@@ -809,11 +812,25 @@ static void html_portrait(sbuf *b, const face_char_result *r, int k,
               rank_of(r, k), r->score[k]);
     sb_html(b, base_name(photo_path(r, k)));
     sb_printf(b, "</h3>\n<div class=row>\n");
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < N_KINDS; i++)
         sb_printf(b, "<figure><img src=\"img/%s_%s.png\" width=200 "
                   "height=200 alt=\"%s\"><figcaption>%s</figcaption>"
-                  "</figure>\n", tag, kinds[i], caps[i], caps[i]);
+                  "</figure>\n", tag, portrait_kinds[i], caps[i], caps[i]);
     sb_printf(b, "</div>\n");
+}
+
+// "PCAM: eyes, nose; CAM: none" for the most frequent selections of one
+// histogram pair (sel[how][sums]).
+static void html_selection(sbuf *b, const face_char_sel sel[2])
+{
+    for (int m = 0; m < 2; m++) {
+        unsigned mask;
+        char names[64];
+
+        face_sel4_mask(&mask, sel[m].top);
+        selection_names(names, sizeof names, mask);
+        sb_printf(b, "%s%s: %s", m ? "; " : "", m ? "CAM" : "PCAM", names);
+    }
 }
 
 static char *index_html(const opts *o, const face_char_result *r,
@@ -894,23 +911,31 @@ static char *index_html(const opts *o, const face_char_result *r,
         const face_char_sel(*pr)[2] = r->sel[FACE_CHAR_SEL_PAIRS];
         const face_char_sel(*mj)[2] = r->sel[FACE_CHAR_SEL_MAJORITY];
 
-        sb_printf(&b, "<h2>PCAM against CAM</h2>\n<p>Over %d random "
-                  "(P_ind, P_arb) pairs, median Jaccard index of the maps "
-                  "min-max normalised and binarised at 0.1: PCAM %.1f, CAM "
-                  "%.1f (lower: the maps overlap less). Part selection "
-                  "(the parts among eyes, eyebrows, nose and mouth where "
-                  "the first portrait's normalised map sums beat the "
-                  "second's) over the same pairs: the most frequent "
-                  "selection takes %.0f%% with PCAM, %.0f%% with CAM (raw "
-                  "sums: %.0f%% and %.0f%%). The majority decisions of the "
-                  "%d portraits of P_ind: %.0f%% and %.0f%% (raw sums: "
-                  "%.0f%% and %.0f%%).</p>\n",
-                  r->eval_pairs, r->jac_pcam_median, r->jac_cam_median,
+        // Every pair once when there were no more than asked for.
+        int all = r->eval_pairs == mj[0][0].n * r->n_arb;
+
+        sb_printf(&b, "<h2>PCAM against CAM</h2>\n<p>Over %s%d%s "
+                  "(P_ind, P_arb) pair%s (planted photos left out), median "
+                  "Jaccard index of the maps min-max normalised and "
+                  "binarised at 0.1: PCAM %.1f, CAM %.1f (lower: the maps "
+                  "overlap less).</p>\n<p>Part selection, the parts among "
+                  "eyes, eyebrows, nose and mouth where the person's "
+                  "normalised map sums beat the other's, over the same "
+                  "pairs: the most frequent selection (",
+                  all ? "all " : "", r->eval_pairs, all ? "" : " random",
+                  r->eval_pairs == 1 ? "" : "s", r->jac_pcam_median,
+                  r->jac_cam_median);
+        html_selection(&b, pr[FACE_CHAR_SEL_NORM]);
+        sb_printf(&b, ") takes %.0f%% of them with PCAM, %.0f%% with CAM "
+                  "(raw sums: %.0f%% and %.0f%%). By the majority rule "
+                  "against all others, for each of the %d portraits of the "
+                  "person: PCAM %.0f%%, CAM %.0f%% (raw sums: %.0f%% and "
+                  "%.0f%%).</p>\n",
                   100 * pr[FACE_CHAR_SEL_NORM][FACE_CHAR_SEL_PCAM].freq,
                   100 * pr[FACE_CHAR_SEL_NORM][FACE_CHAR_SEL_CAM].freq,
                   100 * pr[FACE_CHAR_SEL_RAW][FACE_CHAR_SEL_PCAM].freq,
                   100 * pr[FACE_CHAR_SEL_RAW][FACE_CHAR_SEL_CAM].freq,
-                  r->n_ind,
+                  mj[FACE_CHAR_SEL_NORM][FACE_CHAR_SEL_PCAM].n,
                   100 * mj[FACE_CHAR_SEL_NORM][FACE_CHAR_SEL_PCAM].freq,
                   100 * mj[FACE_CHAR_SEL_NORM][FACE_CHAR_SEL_CAM].freq,
                   100 * mj[FACE_CHAR_SEL_RAW][FACE_CHAR_SEL_PCAM].freq,
@@ -975,63 +1000,138 @@ static char *ranking_csv(const face_char_result *r)
     return b.s;
 }
 
-// Remove the pictures an earlier run left in `dir` (img/ or thumbs/ of
-// --out): the files whose names match one of `patterns`, nothing else, so
-// a rerun with fewer portraits or samples leaves no stale ones.
-static facet_status remove_old_pictures(const char *dir,
-                                        const char *const *patterns)
+// Whether `name` is one that write_outputs gives a picture: in img/
+// <tag>_<kind>.png (tag rep, least or s1..sSAMPLES) or a metric row's
+// name; in thumbs/ digits and ".png".
+static int picture_name(const char *name, int thumbs)
 {
-    char path[4400];
-    struct dirent *e;
-    DIR *d = opendir(dir);
+    static const char *const rows[] = {"m_ind", "m_arb", "mh_ind", "mh_arb"};
+    char want[64];
 
-    if (!d)
-        return facet_fail(FACET_E_IO, "%s: cannot read the folder: %s", dir,
-                          strerror(errno));
-    while ((e = readdir(d)))
-        for (int i = 0; patterns[i]; i++)
-            if (!fnmatch(patterns[i], e->d_name, 0)) {
-                snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-                if (unlink(path) != 0 && errno != ENOENT) {
-                    int err = errno;
-                    closedir(d);
-                    return facet_fail(FACET_E_IO, "%s: cannot remove an "
-                                      "earlier run's picture: %s", path,
-                                      strerror(err));
-                }
-                break;
+    if (thumbs) {
+        size_t n = strspn(name, "0123456789");
+        return n >= 4 && !strcmp(name + n, ".png");
+    }
+    for (int i = 0; i < 4; i++) {
+        snprintf(want, sizeof want, "%s.png", rows[i]);
+        if (!strcmp(name, want))
+            return 1;
+    }
+    for (int t = -2; t < SAMPLES; t++)
+        for (int k = 0; k < N_KINDS; k++) {
+            if (t < 0)
+                snprintf(want, sizeof want, "%s_%s.png",
+                         t == -2 ? "rep" : "least", portrait_kinds[k]);
+            else
+                snprintf(want, sizeof want, "s%d_%s.png", t + 1,
+                         portrait_kinds[k]);
+            if (!strcmp(name, want))
+                return 1;
+        }
+    return 0;
+}
+
+// Remove what an earlier run wrote into --out: its report files, then the
+// regular files of img/ and thumbs/ named as write_outputs names its
+// pictures (picture_name); nothing else. A failed rerun so leaves no old
+// report beside new pictures, and a smaller one no stale pictures.
+static facet_status remove_old_outputs(const char *out)
+{
+    static const char *const reports[] = {"report.json", "index.html",
+                                          "ranking.csv"};
+    char path[4600];
+
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", out, reports[i]);
+        if (unlink(path) != 0 && errno != ENOENT)
+            return facet_fail(FACET_E_IO, "%s: cannot remove the earlier "
+                              "run's file: %s", path, strerror(errno));
+    }
+    for (int thumbs = 0; thumbs < 2; thumbs++) {
+        char dir[4300];
+        struct dirent *e;
+        DIR *d;
+
+        snprintf(dir, sizeof dir, "%s/%s", out, thumbs ? "thumbs" : "img");
+        if (!(d = opendir(dir)))
+            return facet_fail(FACET_E_IO, "%s: cannot read the folder: %s",
+                              dir, strerror(errno));
+        while ((e = readdir(d))) {
+            struct stat st;
+
+            if (!picture_name(e->d_name, thumbs))
+                continue;
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
+                continue;
+            if (unlink(path) != 0 && errno != ENOENT) {
+                int err = errno;
+                closedir(d);
+                return facet_fail(FACET_E_IO, "%s: cannot remove the "
+                                  "earlier run's picture: %s", path,
+                                  strerror(err));
             }
-    closedir(d);
+        }
+        closedir(d);
+    }
     return FACET_OK;
+}
+
+// Make --out, img/ and thumbs/ and check that files can be written there,
+// before any work: made[i] says which of the three this call created.
+static int prepare_out(const char *out, int made[3])
+{
+    static const char *const sub[3] = {"", "/img", "/thumbs"};
+    char dir[4300], probe[4400];
+
+    for (int i = 0; i < 3; i++) {
+        struct stat st;
+        int fd;
+
+        snprintf(dir, sizeof dir, "%s%s", out, sub[i]);
+        made[i] = stat(dir, &st) != 0;
+        if (!cli_mkdirs(dir)) {
+            fprintf(stderr, PROG ": %s: cannot create the folder: %s\n",
+                    dir, strerror(errno));
+            return 0;
+        }
+        snprintf(probe, sizeof probe, "%s/.facet-probe-XXXXXX", dir);
+        if ((fd = mkstemp(probe)) < 0) {
+            fprintf(stderr, PROG ": %s: cannot write in the folder: %s\n",
+                    dir, strerror(errno));
+            return 0;
+        }
+        close(fd);
+        unlink(probe);
+    }
+    return 1;
+}
+
+// Undo prepare_out after a failure: remove the folders it made, if they
+// are still empty.
+static void unprepare_out(const char *out, const int made[3])
+{
+    static const char *const sub[3] = {"", "/img", "/thumbs"};
+    char dir[4300];
+
+    for (int i = 2; i >= 0; i--)
+        if (made[i]) {
+            snprintf(dir, sizeof dir, "%s%s", out, sub[i]);
+            rmdir(dir);
+        }
 }
 
 static facet_status write_outputs(const opts *o, const face_char_result *r,
                                   int n_person, int n_planted, int n_others,
                                   double t_start)
 {
-    // The names this function writes (portrait_pngs, row_png, thumbs).
-    static const char *const img_patterns[] = {
-        "rep_*.png", "least_*.png", "s[0-9]*_*.png", "m_ind.png",
-        "m_arb.png", "mh_ind.png", "mh_arb.png", NULL};
-    static const char *const thumb_patterns[] = {
-        "[0-9][0-9][0-9][0-9]*.png", NULL};
     char path[4400];
     int sample[SAMPLES], nsample = 0;
     facet_status s;
     char *text;
     cJSON *j;
 
-    snprintf(path, sizeof path, "%s/img", o->out);
-    if (!cli_mkdirs(path))
-        return facet_fail(FACET_E_IO, "%s: cannot create the folder: %s",
-                          path, strerror(errno));
-    if ((s = remove_old_pictures(path, img_patterns)))
-        return s;
-    snprintf(path, sizeof path, "%s/thumbs", o->out);
-    if (!cli_mkdirs(path))
-        return facet_fail(FACET_E_IO, "%s: cannot create the folder: %s",
-                          path, strerror(errno));
-    if ((s = remove_old_pictures(path, thumb_patterns)))
+    if ((s = remove_old_outputs(o->out)))
         return s;
 
     // Samples evenly spaced between the two ends of the ranking.
@@ -1162,6 +1262,7 @@ int cli_characterize(int argc, char **argv)
     face_char_result r;
     prog_state ps = {{0}, 0, -1};
     char cache_dir[4200];
+    int made[3] = {0, 0, 0};
     double t0, t_write;
     facet_status s;
 
@@ -1236,9 +1337,8 @@ int cli_characterize(int argc, char **argv)
         }
         o.c.cache_dir = cache_dir;
     }
-    if (!cli_mkdirs(o.out)) {
-        fprintf(stderr, PROG ": %s: cannot create the folder: %s\n", o.out,
-                strerror(errno));
+    if (!prepare_out(o.out, made)) {
+        unprepare_out(o.out, made);
         rc = 1;
         goto done;
     }
@@ -1255,16 +1355,19 @@ int cli_characterize(int argc, char **argv)
         fprintf(stderr, "\r\033[K");
     if (s) {
         fprintf(stderr, PROG ": %s\n", facet_error());
+        unprepare_out(o.out, made);
         rc = 1;
         goto done;
     }
     // Warned even with -q: a cache that cannot be written makes every
     // rerun as slow as the first.
-    if (r.cache_errors > 0)
+    if (r.cache_unwritten > 0)
         fprintf(stderr, PROG ": warning: %s: %d cache entries could not be "
-                "read or written (is the folder writable?); the photos "
-                "went through the networks\n", o.c.cache_dir,
-                r.cache_errors);
+                "written (is the folder writable?); a rerun will compute "
+                "those photos again\n", o.c.cache_dir, r.cache_unwritten);
+    if (r.cache_damaged > 0)
+        fprintf(stderr, PROG ": warning: %s: %d cache entries were damaged "
+                "and computed again\n", o.c.cache_dir, r.cache_damaged);
     t0 = facet_now();
     s = write_outputs(&o, &r, n_person, n_planted, n_others, t0);
     t_write = facet_now() - t0;
