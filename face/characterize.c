@@ -75,11 +75,12 @@ void face_char_cache_salt(char *out, size_t size, const char *backbone_id,
     // the key.
     snprintf(out, size,
              CACHE_KIND "|%s|%s|aligned=%d face=%d min_score=%.17g "
+             "lm_passes=%d "
              "hair_layer=%s base=%d thr=%.17g eye=%.17g brow=%.17g/%.17g "
              "nose=%.17g mouth=%.17g skull=%.17g grow=%.17g fh=%.17g "
              "bg=%.17g work=%d seg_iter=%d",
              backbone_id, hair_id, (int)fe->aligned, fe->face_index,
-             fe->min_score, fe->hair_layer ? fe->hair_layer : "-",
+             fe->min_score, fe->landmark_passes, fe->hair_layer ? fe->hair_layer : "-",
              (int)p->base_method, p->hair_threshold, p->eye_radius,
              p->brow_radius, p->brow_shift, p->nose_radius, p->mouth_radius,
              p->skull_height, p->head_grow, p->forehead_height, p->bg_grow,

@@ -39,6 +39,7 @@ void face_frontend_defaults(face_frontend_opts *o)
     o->aligned = FACE_ALIGNED_AUTO;
     o->face_index = -1;
     o->min_score = FACE_DETECT_MIN_SCORE;
+    o->landmark_passes = 2;
     o->hair = 1;
     o->parts = 1;
     o->photo_hair_min_kept = 0.05;
@@ -77,6 +78,7 @@ facet_status face_frontend_open(face_frontend **out, const char *weights_dir,
         return facet_fail(FACET_E_ARG, "face_frontend_open: parts and the "
                           "photo hair mask need the hair network");
     if (o->min_score < 0 || o->min_score >= 1 || o->face_index < -1 ||
+        o->landmark_passes < 1 || o->landmark_passes > 4 ||
         !(o->photo_hair_min_kept >= 0 && o->photo_hair_min_kept <= 1))
         return facet_fail(FACET_E_ARG, "face_frontend_open: bad options");
     fe = calloc(1, sizeof *fe);
@@ -380,9 +382,14 @@ facet_status face_portrait_run(face_frontend *fe, const face_image *photo,
     if (s)
         goto fail;
 
-    // Landmarks.
+    // Landmarks; each further pass from the box the last ones imply.
     s = face_landmarks_predict(p->lm, NULL, fe->lm, photo->px, photo->w,
                                photo->h, (int)photo->stride, 3, &p->box);
+    for (int pass = 1; !s && pass < o->landmark_passes; pass++) {
+        face_box_from_landmarks(p->lm, FACE_LANDMARKS, NULL, &p->box);
+        s = face_landmarks_predict(p->lm, NULL, fe->lm, photo->px, photo->w,
+                                   photo->h, (int)photo->stride, 3, &p->box);
+    }
     t0 = facet_now();
     p->seconds[FACE_STAGE_LANDMARKS] = t0 - t1;
     if (s)

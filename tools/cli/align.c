@@ -72,6 +72,9 @@ static void usage(FILE *f)
 "                       (file, index, score, x, y, w, h, subject flag)\n"
 "                       as tab-separated lines on stdout; write nothing\n"
 "  --min-score S        detector threshold, 0 to 0.999 (default 0.5)\n"
+"  --landmark-passes N  1: landmarks from the detector's box only; 2\n"
+"                       (default): again from the box they imply, closer\n"
+"                       to dlib's own (up to 4)\n"
 "  --base METHOD        face base segmentation: nc13 (default; colour\n"
 "                       segmentation of Nieuwenhuis and Cremers) or\n"
 "                       geometric (jaw polygon up to a forehead line)\n"
@@ -373,6 +376,7 @@ static int parse_args(opts *o, int argc, char **argv, int *first)
         {"face", required_argument, NULL, 'f'},
         {"list-faces", no_argument, NULL, 'l'},
         {"min-score", required_argument, NULL, 's'},
+        {"landmark-passes", required_argument, NULL, 'P'},
         {"base", required_argument, NULL, 'b'},
         {"no-parts", no_argument, NULL, 'n'},
         {"no-photo-hair", no_argument, NULL, 'H'},
@@ -407,6 +411,10 @@ static int parse_args(opts *o, int argc, char **argv, int *first)
         case 'l': o->list_faces = 1; break;
         case 's':
             if (!cli_parse_double(&o->fe.min_score, optarg, 0, 0.999))
+                goto bad;
+            break;
+        case 'P':
+            if (!cli_parse_int(&o->fe.landmark_passes, optarg, 1, 4))
                 goto bad;
             break;
         case 'b':
@@ -499,6 +507,8 @@ int cli_align(int argc, char **argv)
                                                               : "auto");
     cJSON_AddNumberToObject(summary, "face", o.fe.face_index);
     cJSON_AddNumberToObject(summary, "min_score", o.fe.min_score);
+    cJSON_AddNumberToObject(summary, "landmark_passes",
+                            o.fe.landmark_passes);
     cJSON_AddStringToObject(summary, "base",
                             o.fe.parts_opts.base_method == FACE_BASE_NC13
                                 ? "nc13" : "geometric");
