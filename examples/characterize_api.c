@@ -8,13 +8,17 @@
 //
 // e.g. ../shared/data/lfw/Tony_Blair ../shared/data/celebahq/images 20.
 // Needs the weights (make weights; FACET_WEIGHTS names another folder).
-// Features are cached in weights/cache/features, so a second run skips
-// the networks.
+// Features are cached in WEIGHTS/cache/features, so a second run skips
+// the networks. Unlike `facet characterize`, this
+// does not check that the two sets share no photo (the library does
+// not), and takes photos by a plain extension test.
 #define _DEFAULT_SOURCE   // DT_DIR
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "../face/characterize.h"
 
@@ -23,7 +27,20 @@ static int by_name(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-// The first `max` file paths of `dir` in name order; *n gets the count.
+static int is_photo(const char *name)
+{
+    static const char *const ext[] = {".jpg", ".jpeg", ".png", ".bmp",
+                                      ".tga", ".pnm", ".ppm", ".pgm"};
+    const char *dot = strrchr(name, '.');
+
+    for (size_t i = 0; dot && i < sizeof ext / sizeof *ext; i++)
+        if (!strcasecmp(dot, ext[i]))
+            return 1;
+    return 0;
+}
+
+// The first `max` photo paths of `dir` in name order; *n gets the count.
+// NULL (and a message) when the folder cannot be read.
 static char **list_photos(const char *dir, int max, int *n)
 {
     DIR *d = opendir(dir);
@@ -32,10 +49,13 @@ static char **list_photos(const char *dir, int max, int *n)
     int cap = 0;
 
     *n = 0;
-    if (!d)
+    if (!d) {
+        fprintf(stderr, "characterize_api: %s: %s\n", dir, strerror(errno));
         return NULL;
+    }
     while ((e = readdir(d))) {
-        if (e->d_name[0] == '.' || e->d_type == DT_DIR)
+        if (e->d_name[0] == '.' || e->d_type == DT_DIR ||
+            !is_photo(e->d_name))
             continue;
         if (*n == cap) {
             cap = cap ? 2 * cap : 64;
@@ -54,37 +74,52 @@ static char **list_photos(const char *dir, int max, int *n)
     return v;
 }
 
+static void free_list(char **v, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
 int main(int argc, char **argv)
 {
-    int max = argc > 3 ? atoi(argv[3]) : 20, n_ind, n_arb;
+    char *end = NULL, cache[4096];
+    long max = argc > 3 ? strtol(argv[3], &end, 10) : 20;
+    int n_ind = 0, n_arb = 0, rc = 1;
+    char **ind = NULL, **arb = NULL;
     face_char_opts o;
     face_char_result r;
 
-    if (argc < 3 || argc > 4 || max < FACE_CHAR_MIN_SET) {
-        fprintf(stderr, "usage: %s PERSON_DIR OTHERS_DIR [MAX_PHOTOS >= "
-                "%d]\n", argv[0], FACE_CHAR_MIN_SET);
+    if (argc < 3 || argc > 4 || (end && *end) || max < FACE_CHAR_MIN_SET ||
+        max > 100000) {
+        fprintf(stderr, "usage: %s PERSON_DIR OTHERS_DIR [MAX_PHOTOS, %d "
+                "to 100000]\n", argv[0], FACE_CHAR_MIN_SET);
         return 2;
     }
-    char **ind = list_photos(argv[1], max, &n_ind);
-    char **arb = list_photos(argv[2], max, &n_arb);
+    if (!(ind = list_photos(argv[1], (int)max, &n_ind)) ||
+        !(arb = list_photos(argv[2], (int)max, &n_arb)))
+        goto out;
 
     // The defaults are the CLI's: faceres (or VGG-Face when installed),
-    // M and M_H by the hinge-loss SGD, seed 1, the identity ranking.
+    // two landmark passes, M and M_H by the hinge-loss SGD, seed 1, the
+    // identity ranking.
     face_char_defaults(&o);
     if (getenv("FACET_WEIGHTS"))
         o.weights_dir = getenv("FACET_WEIGHTS");
-    o.cache_dir = "weights/cache/features";   // must exist to be used
+    snprintf(cache, sizeof cache, "%s/cache/features", o.weights_dir);
+    o.cache_dir = cache;   // made if missing
     if (face_characterize(&r, (const char *const *)ind, n_ind, NULL,
                           (const char *const *)arb, n_arb, &o)) {
-        fprintf(stderr, "characterize: %s\n", facet_error());
-        return 1;
+        fprintf(stderr, "characterize_api: %s\n", facet_error());
+        goto out;
     }
 
+    // A skipped photo's reason names it.
     for (int i = 0; i < r.n_photos; i++)
         if (r.photos[i].portrait < 0)
-            printf("skipped %s: %s\n", r.photos[i].path, r.photos[i].why);
-    printf("%d + %d portraits; M converged after %ld iterations\n",
-           r.n_ind, r.n_arb, r.m.iterations);
+            printf("skipped: %s\n", r.photos[i].why);
+    printf("%d + %d portraits; M: %s after %ld iterations\n", r.n_ind,
+           r.n_arb, face_metric_stop_name(r.m.stop), r.m.iterations);
     // pt[] holds P_ind first; rep and least index it.
     printf("most representative:  %s\n", r.photos[r.pt[r.rep].photo].path);
     printf("least representative: %s\n",
@@ -99,11 +134,9 @@ int main(int argc, char **argv)
                    r.parts[k].characteristic ? "characteristic" : "no");
 
     face_char_free(&r);
-    for (int i = 0; i < n_ind; i++)
-        free(ind[i]);
-    for (int i = 0; i < n_arb; i++)
-        free(arb[i]);
-    free(ind);
-    free(arb);
-    return 0;
+    rc = 0;
+out:
+    free_list(ind, n_ind);
+    free_list(arb, n_arb);
+    return rc;
 }

@@ -86,13 +86,15 @@ static void usage(FILE *f)
 "  --gamma-b X          step of b (default %g)\n"
 "  --max-iter N         SGD iterations at most (default %ld)\n"
 "  --margin K           margin r = K * b0 (default %g)\n"
+"  --landmark-passes N  as in facet align (default 2)\n"
 "  --keep-padding       keep the backbone map's cells that the network\n"
 "                       computes from its own padding (faceres: the last\n"
 "                       row and column, hot in every portrait); by\n"
 "                       default they take their inner neighbours' values\n"
 "  --eval-pairs N       PCAM-vs-CAM evaluation on N random (person,\n"
-"                       other) pairs and the part-selection consistency\n"
-"                       (default 0: none)\n"
+"                       other) pairs, planted photos left out (every pair\n"
+"                       once when N is at least their number), and the\n"
+"                       part-selection consistency (default 0: none)\n"
 "  --no-timings         leave the run section (timings, threads, cache\n"
 "                       counts) out of report.json, so that two runs\n"
 "                       compare byte for byte\n"
@@ -136,7 +138,7 @@ static int parse_args(opts *o, int argc, char **argv)
         O_PERSON = 256, O_OTHERS, O_PLANTED, O_MAX, O_SEED, O_THREADS,
         O_CACHE, O_NOCACHE, O_WEIGHTS, O_BACKBONE, O_ALIGNED, O_NU, O_INIT,
         O_EPS, O_GM, O_GB, O_ITER, O_MARGIN, O_EVAL, O_NOTIME, O_RANK,
-        O_KEEPPAD
+        O_KEEPPAD, O_LMPASS
     };
     static const struct option longs[] = {
         {"person", required_argument, NULL, O_PERSON},
@@ -160,6 +162,7 @@ static int parse_args(opts *o, int argc, char **argv)
         {"max-iter", required_argument, NULL, O_ITER},
         {"margin", required_argument, NULL, O_MARGIN},
         {"keep-padding", no_argument, NULL, O_KEEPPAD},
+        {"landmark-passes", required_argument, NULL, O_LMPASS},
         {"eval-pairs", required_argument, NULL, O_EVAL},
         {"no-timings", no_argument, NULL, O_NOTIME},
         {"quiet", no_argument, NULL, 'q'},
@@ -262,6 +265,10 @@ static int parse_args(opts *o, int argc, char **argv)
             break;
         case O_NOTIME: o->no_timings = 1; break;
         case O_KEEPPAD: o->c.keep_padding = 1; break;
+        case O_LMPASS:
+            if (!cli_parse_int(&o->c.fe.landmark_passes, optarg, 1, 4))
+                goto bad;
+            break;
         case 'q': o->quiet = 1; break;
         case 'h': usage(stdout); return 0;
         default:
@@ -583,6 +590,8 @@ static cJSON *report_json(const opts *o, const face_char_result *r,
         cJSON_AddNumberToObject(par, "nu", o->c.nu);
     cJSON_AddNumberToObject(par, "nu_used", r->nu);
     cJSON_AddBoolToObject(par, "cache", !o->no_cache);
+    cJSON_AddNumberToObject(par, "landmark_passes",
+                            o->c.fe.landmark_passes);
     cJSON_AddBoolToObject(par, "keep_padding", o->c.keep_padding);
     cJSON_AddNumberToObject(par, "eval_pairs", o->c.eval_pairs);
     mo = cJSON_AddObjectToObject(par, "metric");
@@ -837,8 +846,11 @@ static char *index_html(const opts *o, const face_char_result *r,
                         const int *sample, int nsample)
 {
     sbuf b = {0};
+    int n_planted = 0;
     char sel[64];
 
+    for (int k = 0; k < r->n_ind; k++)
+        n_planted += r->photos[r->pt[k].photo].planted != 0;
     selection_names(sel, sizeof sel, face_part_decision_mask(r->parts));
     sb_printf(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\n"
               "<title>facet characterize: ");
@@ -854,8 +866,11 @@ static char *index_html(const opts *o, const face_char_result *r,
               ".thumbs figure{width:84px;overflow:hidden}\n"
               "</style></head><body>\n<h1>What characterizes ");
     sb_html(&b, base_name(o->person));
-    sb_printf(&b, "</h1>\n<p>%d portraits of the person (P_ind) against %d "
-              "of others (P_arb); backbone ", r->n_ind, r->n_arb);
+    sb_printf(&b, "</h1>\n<p>%d portraits of the person (P_ind", r->n_ind);
+    if (n_planted > 0)
+        sb_printf(&b, ", %d of them planted photos of someone else",
+                  n_planted);
+    sb_printf(&b, ") against %d of others (P_arb); backbone ", r->n_arb);
     sb_html(&b, r->backbone_id);
     sb_printf(&b, ", hair ");
     sb_html(&b, r->hair_id);
@@ -915,7 +930,7 @@ static char *index_html(const opts *o, const face_char_result *r,
         int all = r->eval_pairs == mj[0][0].n * r->n_arb;
 
         sb_printf(&b, "<h2>PCAM against CAM</h2>\n<p>Over %s%d%s "
-                  "(P_ind, P_arb) pair%s (planted photos left out), median "
+                  "(P_ind, P_arb) pair%s%s, median "
                   "Jaccard index of the maps min-max normalised and "
                   "binarised at 0.1: PCAM %.1f, CAM %.1f (lower: the maps "
                   "overlap less).</p>\n<p>Part selection, the parts among "
@@ -923,14 +938,16 @@ static char *index_html(const opts *o, const face_char_result *r,
                   "normalised map sums beat the other's, over the same "
                   "pairs: the most frequent selection (",
                   all ? "all " : "", r->eval_pairs, all ? "" : " random",
-                  r->eval_pairs == 1 ? "" : "s", r->jac_pcam_median,
-                  r->jac_cam_median);
+                  r->eval_pairs == 1 ? "" : "s",
+                  n_planted > 0 ? " (the planted photos left out)" : "",
+                  r->jac_pcam_median, r->jac_cam_median);
         html_selection(&b, pr[FACE_CHAR_SEL_NORM]);
-        sb_printf(&b, ") takes %.0f%% of them with PCAM, %.0f%% with CAM "
-                  "(raw sums: %.0f%% and %.0f%%). By the majority rule "
-                  "against all others, for each of the %d portraits of the "
-                  "person: PCAM %.0f%%, CAM %.0f%% (raw sums: %.0f%% and "
-                  "%.0f%%).</p>\n",
+        sb_printf(&b, ") takes %.0f%% of them with PCAM, %.0f%% with CAM; "
+                  "from raw sums the most frequent selections take %.0f%% "
+                  "and %.0f%%. By the majority rule against all others, "
+                  "for each of the %d portraits of the person, the most "
+                  "frequent selection takes %.0f%% with PCAM, %.0f%% with "
+                  "CAM (raw sums: %.0f%% and %.0f%%).</p>\n",
                   100 * pr[FACE_CHAR_SEL_NORM][FACE_CHAR_SEL_PCAM].freq,
                   100 * pr[FACE_CHAR_SEL_NORM][FACE_CHAR_SEL_CAM].freq,
                   100 * pr[FACE_CHAR_SEL_RAW][FACE_CHAR_SEL_PCAM].freq,
