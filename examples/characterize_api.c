@@ -9,9 +9,9 @@
 // e.g. ../shared/data/lfw/Tony_Blair ../shared/data/celebahq/images 20.
 // Needs the weights (make weights; FACET_WEIGHTS names another folder).
 // Features are cached in WEIGHTS/cache/features, so a second run skips
-// the networks. Unlike `facet characterize`, this
-// does not check that the two sets share no photo (the library does
-// not), and takes photos by a plain extension test.
+// the networks. Photos are taken by a plain extension test (the CLI's
+// folder listing is in tools/cli/util.c); a photo in both sets is
+// refused by the library.
 #define _DEFAULT_SOURCE   // DT_DIR
 #include <dirent.h>
 #include <errno.h>

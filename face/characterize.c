@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "characterize.h"
 #include "cache.h"
@@ -877,6 +878,62 @@ out:
     return s;
 }
 
+// One photo's file identity, for the duplicate check.
+typedef struct file_id {
+    dev_t dev;
+    ino_t ino;
+    int at;                // index in P_ind, then P_arb
+} file_id;
+
+static int cmp_file_id(const void *a, const void *b)
+{
+    const file_id *x = a, *y = b;
+
+    if (x->dev != y->dev)
+        return x->dev < y->dev ? -1 : 1;
+    if (x->ino != y->ino)
+        return x->ino < y->ino ? -1 : 1;
+    return (x->at > y->at) - (x->at < y->at);
+}
+
+// FACET_E_ARG when one file (by device and inode, so links and other
+// spellings count) is listed twice, in one set or in both: the
+// comparison would be meaningless. Paths that cannot be stat'ed are left
+// to the loader, which reports them.
+static facet_status check_distinct(const char *const *ind, int n_ind,
+                                   const uint8_t *planted,
+                                   const char *const *arb, int n_arb)
+{
+    file_id *id = malloc(((size_t)n_ind + n_arb) * sizeof *id);
+    facet_status s = FACET_OK;
+    int n = 0;
+
+    if (!id)
+        return facet_fail(FACET_E_NOMEM, "characterize: out of memory");
+    for (int i = 0; i < n_ind + n_arb; i++) {
+        struct stat st;
+
+        if (stat(i < n_ind ? ind[i] : arb[i - n_ind], &st) == 0)
+            id[n++] = (file_id){st.st_dev, st.st_ino, i};
+    }
+    qsort(id, (size_t)n, sizeof *id, cmp_file_id);
+    for (int k = 1; k < n && !s; k++)
+        if (id[k].dev == id[k - 1].dev && id[k].ino == id[k - 1].ino) {
+            int a = id[k - 1].at, b = id[k].at;
+#define WHERE(i)                                                          \
+    ((i) >= n_ind ? "others" : planted && planted[i] ? "planted" : "person")
+#define PATH(i) ((i) < n_ind ? ind[i] : arb[(i) - n_ind])
+            s = facet_fail(FACET_E_ARG, "%s (%s) and %s (%s) are the same "
+                           "photo: the sets must not share photos or list "
+                           "one twice", PATH(a), WHERE(a), PATH(b),
+                           WHERE(b));
+#undef WHERE
+#undef PATH
+        }
+    free(id);
+    return s;
+}
+
 facet_status face_characterize(face_char_result *r,
                                const char *const *ind, int n_ind,
                                const uint8_t *planted,
@@ -913,6 +970,8 @@ facet_status face_characterize(face_char_result *r,
     for (int i = 0; i < n_arb; i++)
         if (!arb[i])
             return facet_fail(FACET_E_ARG, "characterize: NULL path");
+    if ((s = check_distinct(ind, n_ind, planted, arb, n_arb)))
+        return s;
 
     memset(&J, 0, sizeof J);
     J.o = o;

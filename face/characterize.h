@@ -252,7 +252,8 @@ typedef struct face_char_result {
 // P_ind like the others and only flagged). `o` NULL: the defaults. On
 // success *r owns everything (face_char_free); on failure *r is freed and
 // zeroed, and facet_error() says why (too few usable portraits names the
-// set and the counts). FACET_E_ARG: too few photos or portraits, bad
+// set and the counts). FACET_E_ARG: too few photos or portraits, one file
+// listed twice (in one set or both, compared by device and inode), bad
 // options; errors of the weights, networks and learning are passed on.
 facet_status face_characterize(face_char_result *r,
                                const char *const *ind, int n_ind,

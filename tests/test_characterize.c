@@ -88,6 +88,53 @@ static void test_args(void)
     face_char_free(&r);
 }
 
+// One file listed twice, by the same path or through a link, in one set
+// or in both, is refused before any photo is read.
+static void test_duplicates(void)
+{
+    char dir[] = "/tmp/facet_dup_XXXXXX", p[11][300];
+    const char *ind[6], *arb[5];
+    uint8_t planted[6] = {0, 0, 0, 0, 0, 1};
+    face_char_result r;
+
+    if (!mkdtemp(dir)) {
+        CHECKF(0, "mkdtemp failed");
+        return;
+    }
+    for (int i = 0; i < 10; i++) {
+        FILE *f;
+
+        snprintf(p[i], sizeof p[i], "%s/%d.jpg", dir, i);
+        f = fopen(p[i], "w");
+        CHECK(f && fprintf(f, "%d\n", i) > 0 && !fclose(f));
+    }
+    snprintf(p[10], sizeof p[10], "%s/link.jpg", dir);
+    CHECK(symlink(p[2], p[10]) == 0);
+    for (int i = 0; i < 5; i++) {
+        ind[i] = p[i];
+        arb[i] = p[5 + i];
+    }
+    ind[5] = p[9];   // planted, and also in P_arb
+    CHECK(face_characterize(&r, ind, 6, planted, arb, 5, NULL) ==
+          FACET_E_ARG);
+    CHECKF(strstr(facet_error(), "same photo") &&
+               strstr(facet_error(), "(planted)") &&
+               strstr(facet_error(), "(others)"),
+           "%s", facet_error());
+    arb[4] = p[10];   // a link to a photo of the person
+    CHECK(face_characterize(&r, ind, 5, NULL, arb, 5, NULL) == FACET_E_ARG);
+    CHECKF(strstr(facet_error(), "link.jpg") &&
+               strstr(facet_error(), "(person)"),
+           "%s", facet_error());
+    arb[4] = p[9];
+    ind[1] = p[0];   // twice in P_ind
+    CHECK(face_characterize(&r, ind, 5, NULL, arb, 5, NULL) == FACET_E_ARG);
+    CHECK(r.photos == NULL);
+    for (int i = 0; i < 11; i++)
+        unlink(p[i]);
+    rmdir(dir);
+}
+
 static void test_jaccard(void)
 {
     // Normalised: a = 0, .05, .5, 1 -> {2, 3}; b = 1, .2, .6, 0 -> {0,1,2}.
@@ -511,6 +558,7 @@ int main(void)
 {
     facet_log_set(NULL, NULL, FACET_LOG_WARN);
     test_args();
+    test_duplicates();
     test_jaccard();
     test_synthetic();
     test_real();

@@ -1238,38 +1238,6 @@ static void on_progress(void *user, int stage, long done, long total,
     p->last_stage = stage;
 }
 
-// 1 (after saying which) when one file is listed in two of the sets:
-// --person and --others, or --planted and either; else 0. Files are
-// compared by device and inode, so links and other spellings count.
-static int shared_photo(const cli_paths *ind, const cli_paths *arb,
-                        const cli_paths *pl)
-{
-    const cli_paths *sets[3] = {ind, arb, pl};
-    static const char *const names[3] = {"--person", "--others",
-                                         "--planted"};
-
-    for (int a = 0; a < 3; a++)
-        for (int b = a + 1; b < 3; b++)
-            for (size_t i = 0; i < sets[a]->count; i++) {
-                struct stat si;
-
-                if (stat(sets[a]->path[i], &si) != 0)
-                    continue;
-                for (size_t j = 0; j < sets[b]->count; j++) {
-                    struct stat sj;
-
-                    if (stat(sets[b]->path[j], &sj) == 0 &&
-                        si.st_dev == sj.st_dev && si.st_ino == sj.st_ino) {
-                        fprintf(stderr, PROG ": %s is in both %s and %s: "
-                                "the sets must not share photos\n",
-                                sets[a]->path[i], names[a], names[b]);
-                        return 1;
-                    }
-                }
-            }
-    return 0;
-}
-
 int cli_characterize(int argc, char **argv)
 {
     opts o;
@@ -1309,10 +1277,6 @@ int cli_characterize(int argc, char **argv)
         rc = 1;
         goto done;
     }
-    // A photo in both sets (the same file, whatever its path) makes the
-    // comparison meaningless: refuse it.
-    if ((rc = shared_photo(&ind, &arb, &pl)) != 0)
-        goto done;
     // The planted photos join the person's list, flagged.
     planted = calloc((size_t)(n_person + n_planted) + 1, 1);
     if (!planted) {
