@@ -13,7 +13,8 @@
 //
 // Limitations:
 // - The resize is plain C (the compiler may vectorise the inner loop); it
-//   runs once per network input.
+//   runs once per network input, split over the threads by blocks of COLS
+//   output columns (4 blocks at 512x512: at most 4 threads have work).
 #include "net_faceapi.h"
 #include "layers_internal.h"
 
@@ -24,6 +25,8 @@
 
 // Output columns per block of precomputed horizontal taps.
 #define COLS 128
+// Fewer values per plane than this: one thread (waking a team costs more).
+#define PAR_MIN 65536
 
 // ---------------------------------------------------------------------------
 // Input
@@ -82,6 +85,7 @@ facet_status nn_faceapi_input(float *dst, int side, nn_faceapi_pad pad,
     // offsets of the left and right source pixels in a row and whether each
     // lies in the crop (0 or 1: padding reads as zero).
     scale = (float)sq / (float)side;
+    NN_OMP(parallel for schedule(static) if (plane > PAR_MIN))
     for (int ox0 = 0; ox0 < side; ox0 += COLS) {
         int n = side - ox0 < COLS ? side - ox0 : COLS;
         int off0[COLS], off1[COLS];
@@ -303,13 +307,16 @@ void nn__fa_normalize(nn_tensor *out, const nn_tensor *in, const float *sub,
         float a = sub[p % ch], b = div[p % ch];
 
         // `simd`: vectorised, the same float operations (a scalar divide
-        // per value took the detector's 786k values 0.65 ms).
+        // per value took the detector's 786k values 0.65 ms); large planes
+        // are split over the threads too (each value computed the same).
         if (div_first) {
-            NN_OMP(simd)
+            NN_OMP(parallel for simd schedule(static)
+                   if (parallel: plane > PAR_MIN))
             for (size_t i = 0; i < plane; i++)
                 y[i] = x[i] / b - a;
         } else {
-            NN_OMP(simd)
+            NN_OMP(parallel for simd schedule(static)
+                   if (parallel: plane > PAR_MIN))
             for (size_t i = 0; i < plane; i++)
                 y[i] = (x[i] - a) / b;
         }
