@@ -93,6 +93,23 @@ static const char *check_weights_dir(void)
     return d && d[0] ? d : "weights";
 }
 
+// A new private folder for a test's files: $TMPDIR (else /tmp) plus
+// "/facet_test_<tag>_" and six random characters (mkdtemp's template), into
+// buf. 0 on success; -1 (buf holds the attempted name) on failure. The test
+// removes what it made.
+static int check_mkdtemp(char *buf, size_t n, const char *tag)
+    __attribute__((unused));
+static int check_mkdtemp(char *buf, size_t n, const char *tag)
+{
+    const char *t = getenv("TMPDIR");
+    int len = snprintf(buf, n, "%s/facet_test_%s_XXXXXX",
+                       t && t[0] ? t : "/tmp", tag);
+
+    if (len < 0 || (size_t)len >= n)
+        return -1;
+    return mkdtemp(buf) ? 0 : -1;
+}
+
 // Fill with a value (NaN for outputs) or a junk byte (scratch), so that a
 // kernel that reads what it should write, or trusts scratch contents,
 // fails loudly.

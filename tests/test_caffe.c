@@ -1832,11 +1832,7 @@ static void test_installed(void)
 
 int main(void)
 {
-    const char *t = getenv("TMPDIR");
-
-    snprintf(tmpdir, sizeof tmpdir, "%s/test_caffe_XXXXXX",
-             t && t[0] ? t : "/tmp");
-    if (!mkdtemp(tmpdir)) {
+    if (check_mkdtemp(tmpdir, sizeof tmpdir, "caffe") != 0) {
         fprintf(stderr, "test_caffe: cannot create %s\n", tmpdir);
         return 1;
     }

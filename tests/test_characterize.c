@@ -92,13 +92,13 @@ static void test_args(void)
 // or in both, is refused before any photo is read.
 static void test_duplicates(void)
 {
-    char dir[] = "/tmp/facet_dup_XXXXXX", p[11][300];
+    char dir[256], p[11][300];
     const char *ind[6], *arb[5];
     uint8_t planted[6] = {0, 0, 0, 0, 0, 1};
     face_char_result r;
 
-    if (!mkdtemp(dir)) {
-        CHECKF(0, "mkdtemp failed");
+    if (check_mkdtemp(dir, sizeof dir, "char_dup") != 0) {
+        CHECKF(0, "cannot make %s", dir);
         return;
     }
     for (int i = 0; i < 10; i++) {
@@ -345,7 +345,7 @@ static void check_result(const face_char_result *r, int n_ind, int n_arb)
 
 static void test_synthetic(void)
 {
-    char dir[] = "/tmp/facet_char_XXXXXX", cache[300];
+    char dir[256], cache[300];
     char paths[14][300];
     const char *ind[7], *arb[7];
     face_char_result r1, r2, r3;
@@ -358,8 +358,8 @@ static void test_synthetic(void)
                "weights)\n", check_weights_dir());
         return;
     }
-    if (!mkdtemp(dir)) {
-        CHECKF(0, "mkdtemp failed");
+    if (check_mkdtemp(dir, sizeof dir, "char") != 0) {
+        CHECKF(0, "cannot make %s", dir);
         return;
     }
     snprintf(cache, sizeof cache, "%s/cache", dir);

@@ -1099,12 +1099,9 @@ static void test_hair(const char *wdir)
 
 int main(void)
 {
-    const char *t = getenv("TMPDIR");
     const char *wdir = check_weights_dir();
 
-    snprintf(tmpdir, sizeof tmpdir, "%s/test_features_XXXXXX",
-             t && t[0] ? t : "/tmp");
-    if (!mkdtemp(tmpdir)) {
+    if (check_mkdtemp(tmpdir, sizeof tmpdir, "features") != 0) {
         fprintf(stderr, "test_features: cannot create %s\n", tmpdir);
         return 1;
     }

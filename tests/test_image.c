@@ -131,13 +131,13 @@ static int is_empty(const face_image *im)
     return !im->px && im->w == 0 && im->h == 0 && im->stride == 0;
 }
 
-// A scratch folder under /tmp, removed (with its plain files) at the end.
-static char scratch[64];
+// A scratch folder under $TMPDIR or /tmp, removed (with its plain files)
+// at the end.
+static char scratch[96];
 
 static void scratch_make(void)
 {
-    snprintf(scratch, sizeof scratch, "/tmp/facet_test_image.XXXXXX");
-    if (!mkdtemp(scratch)) {
+    if (check_mkdtemp(scratch, sizeof scratch, "image") != 0) {
         fprintf(stderr, "cannot make a scratch folder: %s\n",
                 strerror(errno));
         exit(EXIT_FAILURE);

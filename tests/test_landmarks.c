@@ -880,14 +880,11 @@ static void test_missing_and_wrong_model(void)
 
 int main(void)
 {
-    const char *t = getenv("TMPDIR");
     char wpath[512];
     wt_file *w = NULL;
 
-    snprintf(tmpdir, sizeof tmpdir, "%s/facet_test_landmarks_XXXXXX",
-             t && t[0] ? t : "/tmp");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
+    if (check_mkdtemp(tmpdir, sizeof tmpdir, "landmarks") != 0) {
+        perror(tmpdir);
         return 1;
     }
     test_primitives();

@@ -1241,12 +1241,8 @@ static void test_truncate_and_flip(void)
 
 int main(void)
 {
-    const char *t = getenv("TMPDIR");
-
-    snprintf(tmpdir, sizeof tmpdir, "%s/facet_test_weights_XXXXXX",
-             t && t[0] ? t : "/tmp");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
+    if (check_mkdtemp(tmpdir, sizeof tmpdir, "weights") != 0) {
+        perror(tmpdir);
         return 1;
     }
     test_f16();
