@@ -897,6 +897,20 @@ static int cmp_file_id(const void *a, const void *b)
     return (x->at > y->at) - (x->at < y->at);
 }
 
+// Path and set name of photo i of check_distinct's combined list.
+static const char *listed_path(int i, const char *const *ind, int n_ind,
+                               const char *const *arb)
+{
+    return i < n_ind ? ind[i] : arb[i - n_ind];
+}
+
+static const char *listed_set(int i, int n_ind, const uint8_t *planted)
+{
+    if (i >= n_ind)
+        return "others";
+    return planted && planted[i] ? "planted" : "person";
+}
+
 // FACET_E_ARG when one file (by device and inode, so links and other
 // spellings count) is listed twice, in one set or in both: the
 // comparison would be meaningless. Paths that cannot be stat'ed are left
@@ -914,22 +928,20 @@ static facet_status check_distinct(const char *const *ind, int n_ind,
     for (int i = 0; i < n_ind + n_arb; i++) {
         struct stat st;
 
-        if (stat(i < n_ind ? ind[i] : arb[i - n_ind], &st) == 0)
+        if (stat(listed_path(i, ind, n_ind, arb), &st) == 0)
             id[n++] = (file_id){st.st_dev, st.st_ino, i};
     }
     qsort(id, (size_t)n, sizeof *id, cmp_file_id);
     for (int k = 1; k < n && !s; k++)
         if (id[k].dev == id[k - 1].dev && id[k].ino == id[k - 1].ino) {
             int a = id[k - 1].at, b = id[k].at;
-#define WHERE(i)                                                          \
-    ((i) >= n_ind ? "others" : planted && planted[i] ? "planted" : "person")
-#define PATH(i) ((i) < n_ind ? ind[i] : arb[(i) - n_ind])
+
             s = facet_fail(FACET_E_ARG, "%s (%s) and %s (%s) are the same "
                            "photo: the sets must not share photos or list "
-                           "one twice", PATH(a), WHERE(a), PATH(b),
-                           WHERE(b));
-#undef WHERE
-#undef PATH
+                           "one twice", listed_path(a, ind, n_ind, arb),
+                           listed_set(a, n_ind, planted),
+                           listed_path(b, ind, n_ind, arb),
+                           listed_set(b, n_ind, planted));
         }
     free(id);
     return s;
